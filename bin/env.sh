@@ -1,0 +1,12 @@
+# Sourced by bin/squish and .ci/run: choose a Java 25 JDK without any set-up by hand.
+if [[ -z "${JAVA_HOME:-}" || ! -x "${JAVA_HOME}/bin/java" || "$("${JAVA_HOME}/bin/java" -XshowSettings:properties -version 2>&1 | sed -n 's/ *java.specification.version = //p')" -lt 25 ]]; then
+  for c in /usr/lib/jvm/temurin-25-jdk-amd64 /usr/lib/jvm/temurin-25* /usr/lib/jvm/java-25* /usr/lib/jvm/jdk-25*; do
+    if [[ -x "$c/bin/java" ]]; then export JAVA_HOME="$c"; break; fi
+  done
+fi
+if [[ -z "${JAVA_HOME:-}" || ! -x "${JAVA_HOME}/bin/java" ]]; then
+  echo "error: Java 25 not found; install a JDK 25 (e.g. Temurin) or set JAVA_HOME" >&2; exit 2
+fi
+export PATH="$JAVA_HOME/bin:$PATH"
+export MAVEN_OPTS="${MAVEN_OPTS:-} --sun-misc-unsafe-memory-access=allow"
+SQUISH_JVM_FLAGS="--add-modules=jdk.incubator.vector --enable-native-access=ALL-UNNAMED"

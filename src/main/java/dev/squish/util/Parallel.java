@@ -1,0 +1,36 @@
+package dev.squish.util;
+
+import java.util.concurrent.ForkJoinPool;
+import java.util.concurrent.RecursiveAction;
+
+/** Splits index ranges over all cores (the common fork-join pool). */
+public final class Parallel {
+    private Parallel() {}
+
+    @FunctionalInterface
+    public interface RangeBody { void run(int from, int to); }
+
+    public static int threads() { return ForkJoinPool.getCommonPoolParallelism() + 1; }
+
+    /**
+     * Runs body over [0, n) in contiguous chunks of at least {@code grain} indices, in parallel when
+     * there is enough work. Chunks are about 4 per thread so that uneven rows still balance.
+     */
+    public static void forRange(int n, int grain, RangeBody body) {
+        if (n <= 0) return;
+        int threads = threads();
+        int chunk = Math.max(Math.max(1, grain), (n + threads * 4 - 1) / (threads * 4));
+        if (n <= chunk || threads == 1) { body.run(0, n); return; }
+        new Task(0, n, chunk, body).invoke();
+    }
+
+    private static final class Task extends RecursiveAction {
+        final int lo, hi, chunk; final RangeBody body;
+        Task(int lo, int hi, int chunk, RangeBody body) { this.lo = lo; this.hi = hi; this.chunk = chunk; this.body = body; }
+        @Override protected void compute() {
+            if (hi - lo <= chunk) { body.run(lo, hi); return; }
+            int mid = lo + (hi - lo) / 2;
+            invokeAll(new Task(lo, mid, chunk, body), new Task(mid, hi, chunk, body));
+        }
+    }
+}

@@ -1,0 +1,117 @@
+package dev.squish.weights;
+
+import dev.squish.formats.DType;
+import dev.squish.formats.SafeTensorsWriter;
+import dev.squish.util.Parallel;
+import jdk.incubator.vector.FloatVector;
+import jdk.incubator.vector.VectorOperators;
+import jdk.incubator.vector.VectorSpecies;
+
+import java.lang.foreign.MemorySegment;
+import java.lang.foreign.ValueLayout;
+import java.nio.ByteOrder;
+
+/**
+ * Dense float32 weight, row-major [rows x cols], over a memory segment: either a read-only
+ * memory-mapped slice of a safetensors file (no copy on the heap) or a heap array.
+ *
+ * <p>Kernels are hand-written with the Vector API because this is where decode and prefill time
+ * goes; no library offers SIMD float GEMV/GEMM over memory-mapped segments in the JVM.
+ */
+public final class DenseLinear implements Linear {
+    static final VectorSpecies<Float> S = FloatVector.SPECIES_PREFERRED;
+    static final ValueLayout.OfFloat F32 = ValueLayout.JAVA_FLOAT_UNALIGNED.withOrder(ByteOrder.LITTLE_ENDIAN);
+    static final ByteOrder LE = ByteOrder.LITTLE_ENDIAN;
+
+    private final int rows, cols;
+    private final MemorySegment w;
+
+    public DenseLinear(int rows, int cols, MemorySegment w) {
+        if (w.byteSize() != 4L * rows * cols) throw new IllegalArgumentException("expected " + rows + "x" + cols + " floats, got " + w.byteSize() + " bytes");
+        this.rows = rows; this.cols = cols; this.w = w;
+    }
+
+    public DenseLinear(int rows, int cols, float[] w) {
+        this(rows, cols, MemorySegment.ofArray(w));
+    }
+
+    @Override public int rows() { return rows; }
+    @Override public int cols() { return cols; }
+    public MemorySegment segment() { return w; }
+
+    /** Copies row r into dst[off .. off+cols). */
+    public void row(int r, float[] dst, int off) {
+        MemorySegment.copy(w, F32, 4L * r * cols, dst, off, cols);
+    }
+
+    @Override public void matvec(float[] x, float[] y) {
+        Parallel.forRange(rows, 16, (r0, r1) -> {
+            for (int r = r0; r < r1; r++) y[r] = dot(r, x, 0);
+        });
+    }
+
+    private float dot(int r, float[] x, int xOff) {
+        long base = 4L * r * cols;
+        int bound = S.loopBound(cols);
+        FloatVector acc = FloatVector.zero(S);
+        int i = 0;
+        for (; i < bound; i += S.length()) {
+            FloatVector a = FloatVector.fromMemorySegment(S, w, base + 4L * i, LE);
+            acc = a.fma(FloatVector.fromArray(S, x, xOff + i), acc);
+        }
+        float s = acc.reduceLanes(VectorOperators.ADD);
+        for (; i < cols; i++) s += w.get(F32, base + 4L * i) * x[xOff + i];
+        return s;
+    }
+
+    @Override public void matmul(float[] x, int n, float[] y) {
+        if (n == 1) { matvec(x, y); return; }
+        // Each weight row is loaded once per 4 tokens (register blocking over tokens).
+        Parallel.forRange(rows, 8, (r0, r1) -> {
+            int bound = S.loopBound(cols);
+            for (int t = 0; t < n; t += 4) {
+                int nt = Math.min(4, n - t);
+                if (nt < 4) {
+                    for (int tt = t; tt < n; tt++) for (int r = r0; r < r1; r++) y[tt * rows + r] = dot(r, x, tt * cols);
+                    continue;
+                }
+                int x0 = t * cols, x1 = x0 + cols, x2 = x1 + cols, x3 = x2 + cols;
+                for (int r = r0; r < r1; r++) {
+                    long base = 4L * r * cols;
+                    FloatVector a0 = FloatVector.zero(S), a1 = a0, a2 = a0, a3 = a0;
+                    int i = 0;
+                    for (; i < bound; i += S.length()) {
+                        FloatVector wv = FloatVector.fromMemorySegment(S, w, base + 4L * i, LE);
+                        a0 = wv.fma(FloatVector.fromArray(S, x, x0 + i), a0);
+                        a1 = wv.fma(FloatVector.fromArray(S, x, x1 + i), a1);
+                        a2 = wv.fma(FloatVector.fromArray(S, x, x2 + i), a2);
+                        a3 = wv.fma(FloatVector.fromArray(S, x, x3 + i), a3);
+                    }
+                    float s0 = a0.reduceLanes(VectorOperators.ADD), s1 = a1.reduceLanes(VectorOperators.ADD);
+                    float s2 = a2.reduceLanes(VectorOperators.ADD), s3 = a3.reduceLanes(VectorOperators.ADD);
+                    for (; i < cols; i++) {
+                        float wi = w.get(F32, base + 4L * i);
+                        s0 += wi * x[x0 + i]; s1 += wi * x[x1 + i]; s2 += wi * x[x2 + i]; s3 += wi * x[x3 + i];
+                    }
+                    y[t * rows + r] = s0; y[(t + 1) * rows + r] = s1; y[(t + 2) * rows + r] = s2; y[(t + 3) * rows + r] = s3;
+                }
+            }
+        });
+    }
+
+    @Override public long bytes() { return 4L * rows * cols; }
+
+    @Override public long parameters() { return (long) rows * cols; }
+
+    @Override public float[] toDense() {
+        float[] out = new float[rows * cols];
+        MemorySegment.copy(w, F32, 0, out, 0, out.length);
+        return out;
+    }
+
+    @Override public String format() { return "dense-f32"; }
+
+    @Override public void write(String prefix, SafeTensorsWriter out) {
+        out.add(prefix + ".weight", DType.F32, new long[]{rows, cols}, w);
+    }
+}

@@ -1,0 +1,40 @@
+package dev.squish.weights;
+
+import dev.squish.SquishException;
+import dev.squish.formats.SafeTensors;
+import dev.squish.formats.TensorInfo;
+
+/**
+ * Reads a linear weight back from a checkpoint. Plain Hugging Face checkpoints hold
+ * {@code PREFIX.weight}; Squish's compact format records each non-dense weight's format in the
+ * safetensors metadata under {@code squish.format.PREFIX}.
+ */
+public final class WeightFormats {
+    private WeightFormats() {}
+
+    public static final String META_PREFIX = "squish.format.";
+
+    /**
+     * Loads the weight stored under {@code prefix}. {@code transposed} is for GPT-2's Conv1D, which
+     * stores [in, out]; the result is always [out, in].
+     */
+    public static Linear read(SafeTensors st, String prefix, boolean transposed) {
+        String fmt = st.metadata().get(META_PREFIX + prefix);
+        if (fmt == null || fmt.equals("dense-f32")) return readDense(st, prefix + ".weight", transposed);
+        throw new SquishException(st.files().get(0) + ": weight " + prefix + " has unknown format '" + fmt + "'");
+    }
+
+    public static DenseLinear readDense(SafeTensors st, String name, boolean transposed) {
+        TensorInfo t = st.get(name);
+        if (t.rank() != 2) throw new SquishException(t.file() + ": tensor " + name + " should be 2-D, has shape " + java.util.Arrays.toString(t.shape()));
+        int r = t.dim(0), c = t.dim(1);
+        if (transposed) {
+            float[] src = t.toFloatArray();
+            float[] dst = new float[src.length];
+            for (int i = 0; i < r; i++) for (int j = 0; j < c; j++) dst[j * r + i] = src[i * c + j];
+            return new DenseLinear(c, r, dst);
+        }
+        if (t.dtype() == dev.squish.formats.DType.F32) return new DenseLinear(r, c, t.data());
+        return new DenseLinear(r, c, t.toFloatArray());
+    }
+}
