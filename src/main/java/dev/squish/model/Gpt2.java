@@ -1,0 +1,84 @@
+package dev.squish.model;
+
+import dev.squish.formats.ModelConfig;
+import dev.squish.weights.Linear;
+
+import java.util.List;
+
+/**
+ * GPT-2: learned positions, LayerNorm with bias, fused QKV projection ({@code attn.c_attn}),
+ * gelu_new MLP, biases everywhere, tied head. Checkpoints store Conv1D weights as [in, out];
+ * they are transposed on load so every linear is [out, in].
+ */
+public final class Gpt2 extends Architecture {
+    private final String root;
+
+    Gpt2(ModelConfig c) { this(c, "transformer."); }
+
+    Gpt2(ModelConfig c, String root) { super(c); this.root = root; }
+
+    @Override public String blockPrefix(int i) { return root + "h." + i + "."; }
+
+    @Override public List<String> linearNames() { return List.of("attn.c_attn", "attn.c_proj", "mlp.c_fc", "mlp.c_proj"); }
+
+    @Override public List<String> requiredVectors() {
+        return List.of("ln_1.weight", "ln_1.bias", "attn.c_attn.bias", "attn.c_proj.bias", "ln_2.weight", "ln_2.bias",
+                "mlp.c_fc.bias", "mlp.c_proj.bias");
+    }
+
+    @Override public boolean transposedLinears() { return true; }
+
+    @Override public String embedName() { return root + "wte.weight"; }
+    @Override public String positionName() { return root + "wpe.weight"; }
+    @Override public String finalNormName() { return root + "ln_f.weight"; }
+    @Override public String finalNormBiasName() { return root + "ln_f.bias"; }
+    @Override public String headName() { return "lm_head.weight"; }
+
+    @Override public int kvDim(Block b) { return b.linear("attn.c_attn").rows() / 3; }
+
+    @Override public float[] forwardBlock(Block b, float[] x, int n, int pos0, KVCache cache, LinearObserver obs) {
+        int d = x.length / n;
+        float eps = config.normEps();
+        float[] h = new float[n * d];
+        Ops.layerNorm(x, h, b.vector("ln_1.weight"), b.vector("ln_1.bias"), n, d, eps);
+        Linear qkvP = b.linear("attn.c_attn");
+        int three = qkvP.rows(), ad = three / 3, hd = ad / config.heads();
+        float[] qkv = new float[n * three];
+        obs.input("attn.c_attn", h, n, d);
+        qkvP.matmul(h, n, qkv);
+        Ops.addBias(qkv, b.vector("attn.c_attn.bias"), n);
+        float[] q = new float[n * ad], kc = cache.k[b.index], vc = cache.v[b.index];
+        for (int t = 0; t < n; t++) {
+            System.arraycopy(qkv, t * three, q, t * ad, ad);
+            System.arraycopy(qkv, t * three + ad, kc, (pos0 + t) * ad, ad);
+            System.arraycopy(qkv, t * three + 2 * ad, vc, (pos0 + t) * ad, ad);
+        }
+        float[] att = new float[n * ad];
+        Ops.attention(q, kc, vc, att, n, pos0, config.heads(), config.heads(), hd);
+        Linear op = b.linear("attn.c_proj");
+        float[] o = new float[n * op.rows()];
+        obs.input("attn.c_proj", att, n, ad);
+        op.matmul(att, n, o);
+        Ops.addBias(o, b.vector("attn.c_proj.bias"), n);
+        Ops.add(x, o, o.length);
+
+        Ops.layerNorm(x, h, b.vector("ln_2.weight"), b.vector("ln_2.bias"), n, d, eps);
+        Linear fc = b.linear("mlp.c_fc"), pr = b.linear("mlp.c_proj");
+        float[] a = new float[n * fc.rows()];
+        obs.input("mlp.c_fc", h, n, d);
+        fc.matmul(h, n, a);
+        Ops.addBias(a, b.vector("mlp.c_fc.bias"), n);
+        boolean tanh = !config.activation().equals("gelu");
+        for (int i = 0; i < a.length; i++) a[i] = tanh ? Ops.geluTanh(a[i]) : Ops.geluErf(a[i]);
+        float[] m = new float[n * pr.rows()];
+        obs.input("mlp.c_proj", a, n, fc.rows());
+        pr.matmul(a, n, m);
+        Ops.addBias(m, b.vector("mlp.c_proj.bias"), n);
+        Ops.add(x, m, m.length);
+        return x;
+    }
+
+    @Override public void finalNorm(Model m, float[] x, int n) {
+        Ops.layerNorm(x, x, m.finalNorm, m.finalNormBias, n, x.length / n, config.normEps());
+    }
+}

@@ -1,0 +1,135 @@
+package dev.squish.model;
+
+import dev.squish.formats.ModelConfig;
+import dev.squish.weights.Linear;
+
+import java.util.ArrayList;
+import java.util.List;
+
+/**
+ * The Llama family (llama, mistral, qwen2): RMSNorm, rotary positions (rotate-half layout),
+ * grouped-query attention with optional q/k/v biases, SwiGLU MLP.
+ *
+ * <p>Widths are read from the weights rather than the config, so sliced models (SliceGPT) run
+ * with the same code. A block may carry {@code attn_shortcut} / {@code mlp_shortcut} linears,
+ * which SliceGPT inserts on the residual path when the hidden basis changes between blocks.
+ */
+public final class Llama extends Architecture {
+    private final float[] invFreq;
+
+    Llama(ModelConfig c) {
+        super(c);
+        int hd = c.headDim();
+        invFreq = new float[hd / 2];
+        // Mirrors transformers: inv_freq = 1 / base ** (arange(0, dim, 2).float() / dim), in float32.
+        for (int i = 0; i < hd / 2; i++) invFreq[i] = 1f / (float) Math.pow(c.ropeTheta(), (float) (2 * i) / (float) hd);
+    }
+
+    @Override public String blockPrefix(int i) { return "model.layers." + i + "."; }
+
+    @Override public List<String> linearNames() {
+        return List.of("self_attn.q_proj", "self_attn.k_proj", "self_attn.v_proj", "self_attn.o_proj",
+                "mlp.gate_proj", "mlp.up_proj", "mlp.down_proj");
+    }
+
+    @Override public List<String> requiredVectors() {
+        List<String> v = new ArrayList<>(List.of("input_layernorm.weight", "post_attention_layernorm.weight"));
+        if (config.attentionBias()) v.addAll(List.of("self_attn.q_proj.bias", "self_attn.k_proj.bias", "self_attn.v_proj.bias"));
+        if (config.mlpBias()) v.addAll(List.of("mlp.gate_proj.bias", "mlp.up_proj.bias", "mlp.down_proj.bias"));
+        return v;
+    }
+
+    @Override public List<String> optionalVectors() { return List.of("self_attn.o_proj.bias"); }
+
+    @Override public String embedName() { return "model.embed_tokens.weight"; }
+    @Override public String finalNormName() { return "model.norm.weight"; }
+    @Override public String headName() { return "lm_head.weight"; }
+
+    @Override public int kvDim(Block b) { return b.linear("self_attn.k_proj").rows(); }
+
+    @Override public float[] forwardBlock(Block b, float[] x, int n, int pos0, KVCache cache, LinearObserver obs) {
+        int d = b.linear("self_attn.q_proj").cols();
+        int width = x.length / n;
+        float eps = config.normEps();
+        float[] h = new float[n * d];
+        if (width != d) throw new IllegalStateException("block " + b.index + ": residual width " + width + " but q_proj takes " + d);
+        Ops.rmsNorm(x, h, b.vector("input_layernorm.weight"), n, width, eps);
+        Linear qp = b.linear("self_attn.q_proj"), kp = b.linear("self_attn.k_proj"), vp = b.linear("self_attn.v_proj");
+        int qDim = qp.rows(), kvDim = kp.rows(), hd = config.headDim();
+        float[] q = new float[n * qDim], k = new float[n * kvDim], v = new float[n * kvDim];
+        obs.input("self_attn.q_proj", h, n, d);
+        qp.matmul(h, n, q);
+        obs.input("self_attn.k_proj", h, n, d);
+        kp.matmul(h, n, k);
+        obs.input("self_attn.v_proj", h, n, d);
+        vp.matmul(h, n, v);
+        Ops.addBias(q, b.vector("self_attn.q_proj.bias"), n);
+        Ops.addBias(k, b.vector("self_attn.k_proj.bias"), n);
+        Ops.addBias(v, b.vector("self_attn.v_proj.bias"), n);
+        rope(q, n, qDim / hd, hd, pos0);
+        rope(k, n, kvDim / hd, hd, pos0);
+        float[] kc = cache.k[b.index], vc = cache.v[b.index];
+        System.arraycopy(k, 0, kc, pos0 * kvDim, n * kvDim);
+        System.arraycopy(v, 0, vc, pos0 * kvDim, n * kvDim);
+        float[] att = new float[n * qDim];
+        Ops.attention(q, kc, vc, att, n, pos0, qDim / hd, kvDim / hd, hd);
+        Linear op = b.linear("self_attn.o_proj");
+        float[] o = new float[n * op.rows()];
+        obs.input("self_attn.o_proj", att, n, qDim);
+        op.matmul(att, n, o);
+        Ops.addBias(o, b.vector("self_attn.o_proj.bias"), n);
+        x = residual(b, "attn_shortcut", x, o, n, obs);
+
+        int d2 = b.linear("mlp.gate_proj").cols();
+        int w2 = x.length / n;
+        float[] h2 = new float[n * w2];
+        Ops.rmsNorm(x, h2, b.vector("post_attention_layernorm.weight"), n, w2, eps);
+        Linear gp = b.linear("mlp.gate_proj"), up = b.linear("mlp.up_proj"), dp = b.linear("mlp.down_proj");
+        int inter = gp.rows();
+        float[] g = new float[n * inter], u = new float[n * inter];
+        obs.input("mlp.gate_proj", h2, n, d2);
+        gp.matmul(h2, n, g);
+        obs.input("mlp.up_proj", h2, n, d2);
+        up.matmul(h2, n, u);
+        Ops.addBias(g, b.vector("mlp.gate_proj.bias"), n);
+        Ops.addBias(u, b.vector("mlp.up_proj.bias"), n);
+        for (int i = 0; i < g.length; i++) g[i] = Ops.silu(g[i]) * u[i];
+        float[] dn = new float[n * dp.rows()];
+        obs.input("mlp.down_proj", g, n, inter);
+        dp.matmul(g, n, dn);
+        Ops.addBias(dn, b.vector("mlp.down_proj.bias"), n);
+        return residual(b, "mlp_shortcut", x, dn, n, obs);
+    }
+
+    private float[] residual(Block b, String shortcut, float[] x, float[] delta, int n, LinearObserver obs) {
+        Linear s = b.linears.get(shortcut);
+        if (s == null) { Ops.add(x, delta, delta.length); return x; }
+        float[] y = new float[n * s.rows()];
+        obs.input(shortcut, x, n, s.cols());
+        s.matmul(x, n, y);
+        Ops.add(y, delta, y.length);
+        return y;
+    }
+
+    /** Rotary embedding in the rotate-half layout (pairs i and i + hd/2), in place. */
+    void rope(float[] v, int n, int heads, int hd, int pos0) {
+        int half = hd / 2;
+        for (int t = 0; t < n; t++) {
+            float pos = pos0 + t;
+            for (int i = 0; i < half; i++) {
+                float ang = invFreq[i] * pos;
+                float c = (float) Math.cos(ang), s = (float) Math.sin(ang);
+                for (int h = 0; h < heads; h++) {
+                    int o = t * heads * hd + h * hd;
+                    float a = v[o + i], bb = v[o + i + half];
+                    v[o + i] = a * c - bb * s;
+                    v[o + i + half] = bb * c + a * s;
+                }
+            }
+        }
+    }
+
+    @Override public void finalNorm(Model m, float[] x, int n) {
+        Ops.rmsNorm(x, x, m.finalNorm, n, x.length / n, config.normEps());
+    }
+}

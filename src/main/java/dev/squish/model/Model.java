@@ -1,0 +1,205 @@
+package dev.squish.model;
+
+import dev.squish.SquishException;
+import dev.squish.formats.ModelConfig;
+import dev.squish.formats.SafeTensors;
+import dev.squish.formats.TensorInfo;
+import dev.squish.weights.DenseLinear;
+import dev.squish.weights.Linear;
+import dev.squish.weights.WeightFormats;
+
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.Arrays;
+import java.util.List;
+
+/**
+ * A decoder-only language model over a {@link Linear} weight interface. Weights stay in the
+ * memory-mapped checkpoint (dense float32) or in their compressed formats; the heap holds only
+ * small vectors (norms, biases) and whatever a caller converts.
+ */
+public final class Model implements AutoCloseable {
+    public final Path dir;
+    public final ModelConfig config;
+    public final Architecture arch;
+    public final SafeTensors weights;
+    public DenseLinear embed;
+    public DenseLinear positions;          // GPT-2 learned positions, else null
+    public final List<Block> blocks = new ArrayList<>();
+    public float[] finalNorm, finalNormBias;
+    public Linear head;
+    public boolean tiedHead;
+
+    private Model(Path dir, ModelConfig config, Architecture arch, SafeTensors weights) {
+        this.dir = dir; this.config = config; this.arch = arch; this.weights = weights;
+    }
+
+    /** Loads a Hugging Face model folder or a folder written by Squish (any of its weight formats). */
+    public static Model load(Path dir) {
+        if (!Files.isDirectory(dir)) throw new SquishException(dir + ": not a model folder");
+        ModelConfig c = ModelConfig.load(dir);
+        SafeTensors st = SafeTensors.open(dir);
+        try {
+            Architecture arch = c.family() == ModelConfig.Family.GPT2 && !st.has("transformer.wte.weight") && st.has("wte.weight")
+                    ? new Gpt2(c, "") : Architecture.of(c);
+            Model m = new Model(dir, c, arch, st);
+            m.loadWeights();
+            return m;
+        } catch (RuntimeException e) {
+            st.close();
+            throw e;
+        }
+    }
+
+    private void loadWeights() {
+        boolean reshaped = weights.metadata().containsKey("squish.reshaped");
+        embed = WeightFormats.readDense(weights, arch.embedName(), false);
+        if (embed.rows() != config.vocab())
+            throw new SquishException(where(arch.embedName()) + ": embedding has " + embed.rows() + " rows but config.json vocab_size is " + config.vocab());
+        int width = embed.cols();
+        if (!reshaped && width != config.hidden())
+            throw new SquishException(where(arch.embedName()) + ": embedding width " + width + " but config.json hidden size is " + config.hidden());
+        if (arch.positionName() != null) positions = WeightFormats.readDense(weights, arch.positionName(), false);
+        for (int i = 0; i < config.layers(); i++) {
+            Block b = new Block(i);
+            String p = arch.blockPrefix(i);
+            for (String l : arch.linearNames()) {
+                Linear lin = WeightFormats.read(weights, p + l, arch.transposedLinears());
+                if (!reshaped) checkShape(p + l, lin);
+                b.linears.put(l, lin);
+            }
+            for (String extra : List.of("attn_shortcut", "mlp_shortcut"))
+                if (weights.metadata().containsKey(WeightFormats.META_PREFIX + p + extra) || weights.has(p + extra + ".weight"))
+                    b.linears.put(extra, WeightFormats.read(weights, p + extra, false));
+            for (String v : arch.requiredVectors()) b.vectors.put(v, vector(p + v, b.linears));
+            for (String v : arch.optionalVectors()) if (weights.has(p + v)) b.vectors.put(v, vector(p + v, b.linears));
+            blocks.add(b);
+        }
+        finalNorm = weights.get(arch.finalNormName()).toFloatArray();
+        if (arch.finalNormBiasName() != null) finalNormBias = weights.get(arch.finalNormBiasName()).toFloatArray();
+        if (weights.has(arch.headName()) || weights.metadata().containsKey(WeightFormats.META_PREFIX + stripWeight(arch.headName()))) {
+            head = WeightFormats.read(weights, stripWeight(arch.headName()), false);
+            tiedHead = false;
+        } else if (config.tieEmbeddings()) {
+            head = embed;
+            tiedHead = true;
+        } else {
+            throw new SquishException(where(arch.headName()) + ": tensor " + arch.headName() + " is missing (config.json says the head is not tied)");
+        }
+        if (head.rows() != config.vocab() || head.cols() != width)
+            throw new SquishException(where(arch.headName()) + ": head is " + head.rows() + "x" + head.cols() + ", expected " + config.vocab() + "x" + width);
+    }
+
+    private static String stripWeight(String name) { return name.endsWith(".weight") ? name.substring(0, name.length() - 7) : name; }
+
+    private float[] vector(String name, java.util.Map<String, Linear> linears) {
+        TensorInfo t = weights.get(name);
+        if (t.rank() != 1) throw new SquishException(t.file() + ": tensor " + name + " should be 1-D, has shape " + Arrays.toString(t.shape()));
+        return t.toFloatArray();
+    }
+
+    private void checkShape(String name, Linear l) {
+        int[] e = expectedShape(name.substring(name.lastIndexOf('.', name.lastIndexOf('.') - 1) + 1));
+        if (e != null && (l.rows() != e[0] || l.cols() != e[1]))
+            throw new SquishException(where(name + ".weight") + ": tensor " + name + ".weight is " + l.rows() + "x" + l.cols()
+                    + " (as [out, in]) but config.json implies " + e[0] + "x" + e[1]);
+    }
+
+    private int[] expectedShape(String local) {
+        ModelConfig c = config;
+        int h = c.hidden();
+        return switch (local) {
+            case "self_attn.q_proj" -> new int[]{c.qDim(), h};
+            case "self_attn.k_proj", "self_attn.v_proj" -> new int[]{c.kvDim(), h};
+            case "self_attn.o_proj" -> new int[]{h, c.qDim()};
+            case "mlp.gate_proj", "mlp.up_proj" -> new int[]{c.intermediate(), h};
+            case "mlp.down_proj" -> new int[]{h, c.intermediate()};
+            case "attn.c_attn" -> new int[]{3 * h, h};
+            case "attn.c_proj" -> new int[]{h, h};
+            case "mlp.c_fc" -> new int[]{c.intermediate(), h};
+            case "mlp.c_proj" -> new int[]{h, c.intermediate()};
+            default -> null;
+        };
+    }
+
+    private String where(String tensor) {
+        TensorInfo t = weights.getOrNull(tensor);
+        return t != null ? t.file().toString() : dir.toString();
+    }
+
+    public int width() { return embed.cols(); }
+
+    public int vocab() { return config.vocab(); }
+
+    public int maxPositions() { return positions != null ? positions.rows() : config.maxPositions(); }
+
+    /** Token (and position) embeddings for tokens at positions pos0.., as [n, width]. */
+    public float[] embed(int[] tokens, int pos0) {
+        int n = tokens.length, d = width();
+        float[] x = new float[n * d];
+        float[] row = positions != null ? new float[d] : null;
+        for (int t = 0; t < n; t++) {
+            int id = tokens[t];
+            if (id < 0 || id >= embed.rows()) throw new SquishException("token id " + id + " is outside the vocabulary (" + embed.rows() + ")");
+            embed.row(id, x, t * d);
+            if (row != null) {
+                positions.row(pos0 + t, row, 0);
+                for (int i = 0; i < d; i++) x[t * d + i] += row[i];
+            }
+        }
+        return x;
+    }
+
+    /** Runs all blocks and the final norm; returns the final hidden states [n, width]. */
+    public float[] hidden(int[] tokens, int pos0, KVCache cache) {
+        if (pos0 + tokens.length > cache.capacity)
+            throw new SquishException("sequence of " + (pos0 + tokens.length) + " tokens exceeds the context of " + cache.capacity);
+        int n = tokens.length;
+        float[] x = embed(tokens, pos0);
+        for (Block b : blocks) x = arch.forwardBlock(b, x, n, pos0, cache, LinearObserver.NONE);
+        arch.finalNorm(this, x, n);
+        return x;
+    }
+
+    /** Logits [n, vocab] for every position. */
+    public float[] forward(int[] tokens, int pos0, KVCache cache) {
+        int n = tokens.length;
+        float[] x = hidden(tokens, pos0, cache);
+        float[] logits = new float[n * vocab()];
+        head.matmul(x, n, logits);
+        return logits;
+    }
+
+    /** Logits [vocab] of the last position only (generation). */
+    public float[] forwardLast(int[] tokens, int pos0, KVCache cache) {
+        int n = tokens.length, d = width();
+        float[] x = hidden(tokens, pos0, cache);
+        float[] last = Arrays.copyOfRange(x, (n - 1) * d, n * d);
+        float[] logits = new float[vocab()];
+        head.matvec(last, logits);
+        return logits;
+    }
+
+    public KVCache newCache(int capacity) { return new KVCache(this, Math.min(capacity, maxPositions())); }
+
+    /** Parameters as stored (tied head counted once). */
+    public long parameters() {
+        long n = embed.parameters() + (positions != null ? positions.parameters() : 0) + finalNorm.length
+                + (finalNormBias != null ? finalNormBias.length : 0);
+        for (Block b : blocks) n += b.parameters();
+        if (!tiedHead) n += head.parameters();
+        return n;
+    }
+
+    /** Bytes of all weights in their current formats. */
+    public long bytes() {
+        long n = embed.bytes() + (positions != null ? positions.bytes() : 0) + 4L * finalNorm.length
+                + (finalNormBias != null ? 4L * finalNormBias.length : 0);
+        for (Block b : blocks) n += b.bytes();
+        if (!tiedHead) n += head.bytes();
+        return n;
+    }
+
+    @Override public void close() { weights.close(); }
+}
