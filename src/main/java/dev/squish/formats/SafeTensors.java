@@ -29,6 +29,8 @@ public final class SafeTensors implements AutoCloseable {
     static final ObjectMapper JSON = new ObjectMapper();
     /** Headers larger than this are refused (the reference implementation uses 100 MB). */
     static final long MAX_HEADER = 100L << 20;
+    /** Squish's compact format: compressed weights with their formats in the metadata. Preferred when present. */
+    public static final String SQUISH_FILE = "squish.safetensors";
 
     private final Arena arena = Arena.ofShared();
     private final Map<String, TensorInfo> tensors = new LinkedHashMap<>();
@@ -43,7 +45,9 @@ public final class SafeTensors implements AutoCloseable {
         try {
             if (Files.isDirectory(path)) {
                 Path index = path.resolve("model.safetensors.index.json");
-                if (Files.isRegularFile(index)) {
+                if (Files.isRegularFile(path.resolve(SQUISH_FILE))) {
+                    st.openFile(path.resolve(SQUISH_FILE));
+                } else if (Files.isRegularFile(index)) {
                     st.openIndex(index);
                 } else if (Files.isRegularFile(path.resolve("model.safetensors"))) {
                     st.openFile(path.resolve("model.safetensors"));
@@ -51,7 +55,8 @@ public final class SafeTensors implements AutoCloseable {
                     List<Path> found = new ArrayList<>();
                     try (var s = Files.list(path)) {
                         s.filter(p -> p.getFileName().toString().endsWith(".safetensors")
-                                && !p.getFileName().toString().startsWith("reference")).sorted().forEach(found::add);
+                                && !p.getFileName().toString().startsWith("reference")
+                                && !p.getFileName().toString().startsWith("reference_")).sorted().forEach(found::add);
                     }
                     if (found.isEmpty()) throw new SquishException(path + ": no *.safetensors weights found");
                     for (Path p : found) st.openFile(p);

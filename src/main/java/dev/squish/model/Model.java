@@ -54,6 +54,8 @@ public final class Model implements AutoCloseable {
 
     private void loadWeights() {
         boolean reshaped = weights.metadata().containsKey("squish.reshaped");
+        // Squish's own files store every linear as [out, in]; only plain GPT-2 checkpoints are transposed.
+        boolean transposed = arch.transposedLinears() && !weights.metadata().containsKey("squish.version");
         embed = WeightFormats.readDense(weights, arch.embedName(), false);
         if (embed.rows() != config.vocab())
             throw new SquishException(where(arch.embedName()) + ": embedding has " + embed.rows() + " rows but config.json vocab_size is " + config.vocab());
@@ -65,7 +67,7 @@ public final class Model implements AutoCloseable {
             Block b = new Block(i);
             String p = arch.blockPrefix(i);
             for (String l : arch.linearNames()) {
-                Linear lin = WeightFormats.read(weights, p + l, arch.transposedLinears());
+                Linear lin = WeightFormats.read(weights, p + l, transposed);
                 if (!reshaped) checkShape(p + l, lin);
                 b.linears.put(l, lin);
             }

@@ -1,0 +1,105 @@
+package dev.squish.calibration;
+
+import dev.squish.methods.LayerReport;
+import dev.squish.model.Block;
+import dev.squish.model.LinearObserver;
+import dev.squish.model.Model;
+import dev.squish.weights.Linear;
+
+import java.util.*;
+import java.util.function.Predicate;
+import java.util.regex.Pattern;
+
+/**
+ * What a method sees of one block during compression: the block, its calibration inputs (produced
+ * by the already-compressed earlier blocks), statistics of every linear's inputs (computed on
+ * first use, one pass), and a place to report what it did.
+ */
+public final class BlockContext {
+    private final Model model;
+    private final Block block;
+    private final float[][] inputs;
+    private final int seqLen;
+    private final Pattern layers;
+    private final List<LayerReport> reports;
+    private Map<String, LinearStats> stats;
+
+    BlockContext(Model model, Block block, float[][] inputs, int seqLen, Pattern layers, List<LayerReport> reports) {
+        this.model = model; this.block = block; this.inputs = inputs; this.seqLen = seqLen; this.layers = layers; this.reports = reports;
+    }
+
+    public Model model() { return model; }
+    public Block block() { return block; }
+    public int seqLen() { return seqLen; }
+    public int samples() { return inputs == null ? 0 : inputs.length; }
+
+    /** The block's input hidden states per calibration sample, [seqLen, width] each (read-only). */
+    public float[][] blockInputs() { return inputs; }
+
+    /** Linear names of this block that the method should compress (the stage's layer filter). */
+    public List<String> selectedLinears() {
+        List<String> out = new ArrayList<>();
+        for (String name : model.arch.linearNames()) if (selected(name)) out.add(name);
+        return out;
+    }
+
+    public boolean selected(String linear) { return layers == null || layers.matcher(linear).matches(); }
+
+    /** Runs the block (as it is now) over every calibration sample, showing each linear's input. */
+    public void forEachSample(LinearObserver obs) {
+        if (inputs == null) throw new IllegalStateException("this method was declared data-free");
+        var cache = model.newCache(seqLen);
+        for (float[] x : inputs) model.arch.forwardBlock(block, x.clone(), seqLen, 0, cache, obs);
+    }
+
+    /** Statistics of the inputs of every linear of the block (one pass over the samples, cached). */
+    public Map<String, LinearStats> stats() {
+        if (stats == null) {
+            Map<String, LinearStats> s = new HashMap<>();
+            // Linears that share one input (q/k/v, gate/up) share one accumulator.
+            IdentityHashMap<float[], LinearStats> seen = new IdentityHashMap<>();
+            forEachSample((name, x, n, cols) -> {
+                LinearStats st = seen.get(x);
+                if (st == null) {
+                    st = s.get(name);
+                    if (st == null) { st = new LinearStats(cols); }
+                    st.add(x, n);
+                    seen.put(x, st);
+                }
+                s.putIfAbsent(name, st);
+                if (seen.size() > 64) seen.clear();
+            });
+            stats = s;
+        }
+        return stats;
+    }
+
+    /** Drops cached statistics (after a method changed the block and needs fresh ones). */
+    public void invalidate() { stats = null; }
+
+    public LinearStats stats(String linear) {
+        LinearStats s = stats().get(linear);
+        if (s == null) throw new IllegalStateException("no statistics for " + linear);
+        return s;
+    }
+
+    /** Replaces a linear and records the report line for it (error from the calibration statistics when present). */
+    public LayerReport replace(String method, String linear, Linear compressed, float[] original, double seconds) {
+        Linear old = block.linear(linear);
+        block.linears.put(linear, compressed);
+        float[] now = compressed.toDense();
+        long zeros = 0;
+        for (float v : now) if (v == 0f) zeros++;
+        double err = Double.NaN;
+        if (stats != null && stats.containsKey(linear) && original != null)
+            err = stats.get(linear).relativeError(original, now, old.rows());
+        LayerReport r = new LayerReport(method, block.index, linear, compressed.format(), compressed.rows(), compressed.cols(),
+                compressed.parameters(), compressed.bytes(), now.length == 0 ? 0 : (double) zeros / now.length, err, seconds);
+        reports.add(r);
+        return r;
+    }
+
+    public void report(LayerReport r) { reports.add(r); }
+
+    static Predicate<String> all() { return s -> true; }
+}

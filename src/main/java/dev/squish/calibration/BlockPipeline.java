@@ -1,0 +1,64 @@
+package dev.squish.calibration;
+
+import dev.squish.methods.CompressionMethod;
+import dev.squish.methods.LayerReport;
+import dev.squish.model.Block;
+import dev.squish.model.LinearObserver;
+import dev.squish.model.Model;
+import dev.squish.util.Progress;
+
+import java.util.ArrayList;
+import java.util.List;
+import java.util.regex.Pattern;
+
+/**
+ * Compresses a model one decoder block at a time, as SparseGPT, Wanda, GPTQ and AWQ do: capture
+ * the inputs of block 0 for every calibration sample; for each block, let each stage's method
+ * compress it (statistics are gathered from the block's current inputs), then run the
+ * <em>compressed</em> block to produce the next block's inputs. Only one block's activations are
+ * held at a time.
+ */
+public final class BlockPipeline {
+    /** A method and the linears (by local name, regex) it applies to; null pattern = all. */
+    public record Stage(CompressionMethod method, Pattern layers) {}
+
+    private final Model model;
+    private final List<Stage> stages;
+    private final List<LayerReport> reports = new ArrayList<>();
+
+    public BlockPipeline(Model model, List<Stage> stages) {
+        this.model = model;
+        this.stages = stages;
+    }
+
+    public List<LayerReport> reports() { return reports; }
+
+    /** Runs every stage over every block; samples may be null when all methods are data-free. */
+    public List<LayerReport> run(int[][] samples) {
+        boolean needData = stages.stream().anyMatch(s -> s.method().needsCalibration());
+        if (needData && samples == null) throw new IllegalArgumentException("calibration samples required");
+        for (Stage s : stages) s.method().prepare(model);
+        float[][] x = null;
+        int L = 0;
+        if (needData) {
+            L = samples[0].length;
+            x = new float[samples.length][];
+            for (int i = 0; i < samples.length; i++) x[i] = model.embed(samples[i], 0);
+        }
+        try (Progress p = Progress.start("compress", model.blocks.size())) {
+            for (Block b : model.blocks) {
+                for (Stage s : stages) {
+                    BlockContext ctx = new BlockContext(model, b, s.method().needsCalibration() ? x : null, L, s.layers(), reports);
+                    s.method().compressBlock(ctx);
+                }
+                if (needData) {
+                    var cache = model.newCache(L);
+                    for (int i = 0; i < x.length; i++) x[i] = model.arch.forwardBlock(b, x[i], L, 0, cache, LinearObserver.NONE);
+                }
+                p.step();
+            }
+        }
+        for (Stage s : stages) s.method().finish(model, this);
+        return reports;
+    }
+}

@@ -1,0 +1,45 @@
+package dev.squish.cli;
+
+import dev.squish.SquishException;
+import picocli.CommandLine.Option;
+
+import java.io.IOException;
+import java.nio.ByteBuffer;
+import java.nio.charset.CharacterCodingException;
+import java.nio.charset.CodingErrorAction;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Files;
+import java.nio.file.Path;
+
+/** Options and helpers shared by the commands. */
+final class Common {
+    private Common() {}
+
+    /** Mixed into every command so {@code --verbose} is accepted everywhere. */
+    static final class Verbose {
+        @Option(names = "--verbose", description = "Print stack traces and more detail.") boolean verbose;
+    }
+
+    /** Reads a text file as strict UTF-8; a missing, empty or non-UTF-8 file is an input error. */
+    static String readText(Path file, String option) {
+        if (!Files.isRegularFile(file)) throw new SquishException(file + ": no such file (" + option + ")");
+        try {
+            byte[] b = Files.readAllBytes(file);
+            if (b.length == 0) throw new SquishException(file + ": empty file (" + option + ")");
+            return StandardCharsets.UTF_8.newDecoder().onMalformedInput(CodingErrorAction.REPORT)
+                    .onUnmappableCharacter(CodingErrorAction.REPORT).decode(ByteBuffer.wrap(b)).toString();
+        } catch (CharacterCodingException e) {
+            throw new SquishException(file + ": not valid UTF-8 text (" + option + ")");
+        } catch (IOException e) {
+            throw new SquishException(file + ": cannot read (" + e.getMessage() + ")");
+        }
+    }
+
+    static String json(Object o) {
+        try {
+            return new com.fasterxml.jackson.databind.ObjectMapper().writeValueAsString(o);
+        } catch (IOException e) {
+            throw new IllegalStateException(e);
+        }
+    }
+}

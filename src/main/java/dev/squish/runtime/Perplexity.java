@@ -1,0 +1,51 @@
+package dev.squish.runtime;
+
+import dev.squish.SquishException;
+import dev.squish.model.KVCache;
+import dev.squish.model.Model;
+import dev.squish.util.Progress;
+
+/**
+ * Perplexity exactly as the fixtures' reference defines it: floor(n / L) non-overlapping windows
+ * of L tokens (the remainder dropped), each run on its own from position 0, scoring the L - 1
+ * next-token predictions of each window; exp(total NLL / scored tokens).
+ */
+public final class Perplexity {
+    private Perplexity() {}
+
+    public record Result(double perplexity, long tokens, int windows, double nll, double seconds) {}
+
+    public static Result evaluate(Model model, int[] tokens, int seqLen) {
+        if (seqLen < 2) throw new SquishException("--seq-len must be at least 2, got " + seqLen);
+        if (seqLen > model.maxPositions())
+            throw new SquishException("--seq-len " + seqLen + " exceeds the model's maximum context of " + model.maxPositions());
+        int windows = tokens.length / seqLen;
+        if (windows == 0)
+            throw new SquishException("the evaluation text has " + tokens.length + " tokens, fewer than one window of " + seqLen);
+        long start = System.nanoTime();
+        double nll = 0;
+        int vocab = model.vocab();
+        KVCache cache = model.newCache(seqLen);
+        try (Progress p = Progress.start("eval", windows)) {
+            for (int w = 0; w < windows; w++) {
+                int[] win = java.util.Arrays.copyOfRange(tokens, w * seqLen, (w + 1) * seqLen);
+                float[] logits = model.forward(win, 0, cache);
+                for (int t = 0; t < seqLen - 1; t++) nll += nll(logits, t * vocab, vocab, win[t + 1]);
+                p.step();
+            }
+        }
+        if (Double.isNaN(nll) || Double.isInfinite(nll))
+            throw new SquishException("the model produced non-finite logits (NaN or infinite weights or activations)");
+        long scored = (long) windows * (seqLen - 1);
+        return new Result(Math.exp(nll / scored), scored, windows, nll, (System.nanoTime() - start) / 1e9);
+    }
+
+    /** -log softmax(logits[off .. off+vocab))[target], computed stably in double. */
+    static double nll(float[] logits, int off, int vocab, int target) {
+        double max = Double.NEGATIVE_INFINITY;
+        for (int i = 0; i < vocab; i++) max = Math.max(max, logits[off + i]);
+        double sum = 0;
+        for (int i = 0; i < vocab; i++) sum += Math.exp(logits[off + i] - max);
+        return Math.log(sum) + max - logits[off + target];
+    }
+}
