@@ -1,0 +1,200 @@
+package dev.squish.methods.obs;
+
+import dev.squish.SquishException;
+import org.ejml.data.DMatrixRMaj;
+import org.ejml.dense.row.CommonOps_DDRM;
+import org.ejml.dense.row.factory.DecompositionFactory_DDRM;
+import org.ejml.interfaces.decomposition.CholeskyDecomposition_F64;
+
+import java.util.Arrays;
+
+/**
+ * The shared preparation of the Optimal-Brain-Surgeon solvers (SparseGPT, GPTQ), following
+ * {@code IST-DASLab/sparsegpt sparsegpt.py} / {@code IST-DASLab/gptq gptq.py} {@code fasterprune} /
+ * {@code fasterquant}:
+ * <ol>
+ *   <li>dead inputs: {@code H[j][j] == 0 -> H[j][j] = 1, W[:, j] = 0} ({@link #fixDeadColumns});</li>
+ *   <li>dampening: {@code H += percdamp * mean(diag(H)) * I} ({@link #dampen});</li>
+ *   <li>{@code Hinv = cholesky(cholesky_inverse(cholesky(H)), upper=True)}: the upper Cholesky
+ *       factor U of {@code H^-1} ({@code U^T U = H^-1}) ({@link #inverseCholeskyUpper}).</li>
+ * </ol>
+ * plus the act-order permutation (columns by descending {@code diag(H)}). All matrices are
+ * row-major {@code double[n*n]}; everything is computed in float64 (the reference uses float32).
+ *
+ * <p>If the Cholesky factorization fails (H not positive definite in floating point even after
+ * dampening), {@link #prepare} retries with 10x and 100x the dampening fraction (the way
+ * llm-compressor's docs advise raising {@code dampening_frac}) and then throws a
+ * {@link SquishException} naming the layer.
+ */
+public final class ObsEngine {
+    private ObsEngine() {}
+
+    public static final double DEFAULT_PERCDAMP = 0.01;
+    public static final int DEFAULT_BLOCK_SIZE = 128;
+
+    /** Result of {@link #prepare}: U (upper, row-major n x n) with U^T U = (H + damp I)^-1, and the dead inputs. */
+    public record Prepared(double[] hinvU, int n, boolean[] dead, double damp, double percdampUsed) {
+        /** {@code U[j][j]}: the {@code d} of the reference's {@code err = (w - q) / d}. */
+        public double diag(int j) { return hinvU[j * n + j]; }
+    }
+
+    /**
+     * Runs steps 1-3 on a copy of {@code h} (h itself is not modified). {@code w} (rows x n,
+     * row-major double, may be null) gets its dead columns zeroed in place.
+     *
+     * @param what names the layer in the error message
+     */
+    public static Prepared prepare(double[] h, int n, double[] w, int rows, double percdamp, String what) {
+        checkSquare(h, n);
+        for (double v : h) if (!Double.isFinite(v)) throw new SquishException("Hessian of " + what + " contains NaN or infinite values (check the calibration activations)");
+        if (percdamp < 0) throw new IllegalArgumentException("percdamp must be >= 0, got " + percdamp);
+        double[] base = h.clone();
+        boolean[] dead = fixDeadColumns(base, n, w, rows);
+        double pd = percdamp;
+        for (int attempt = 0; attempt < 3; attempt++, pd = (pd == 0 ? 1e-4 : pd * 10)) {
+            double[] hd = base.clone();
+            double damp = dampen(hd, n, pd);
+            double[] u = inverseCholeskyUpper(hd, n);
+            if (u != null) return new Prepared(u, n, dead, damp, pd);
+        }
+        throw new SquishException("Hessian of " + what + " is not positive definite even with dampening " + pd / 10
+                + " x mean(diag(H)); use more or more varied calibration samples, or a larger dampening fraction");
+    }
+
+    /** Step 1: for every j with {@code H[j][j] == 0} sets {@code H[j][j] = 1} and {@code w[:, j] = 0} (w may be null). */
+    public static boolean[] fixDeadColumns(double[] h, int n, double[] w, int rows) {
+        boolean[] dead = new boolean[n];
+        for (int j = 0; j < n; j++) {
+            if (h[j * n + j] == 0) {
+                dead[j] = true;
+                h[j * n + j] = 1;
+                if (w != null) for (int r = 0; r < rows; r++) w[r * n + j] = 0;
+            }
+        }
+        return dead;
+    }
+
+    /** Step 2: adds {@code percdamp * mean(diag(H))} to the diagonal; returns the amount added. */
+    public static double dampen(double[] h, int n, double percdamp) {
+        double s = 0;
+        for (int j = 0; j < n; j++) s += h[j * n + j];
+        double damp = percdamp * s / n;
+        for (int j = 0; j < n; j++) h[j * n + j] += damp;
+        return damp;
+    }
+
+    /**
+     * Step 3, as the reference: {@code L = chol(H)}, {@code Hinv = (L L^T)^-1}, {@code U = chol(Hinv, upper)}.
+     * Returns null if a factorization fails (not positive definite in floating point).
+     */
+    public static double[] inverseCholeskyUpper(double[] h, int n) {
+        // EJML (well kept, Maven Central) does the dense factorizations; n is at most a few
+        // thousand and this runs once per layer, so it is not a hot kernel.
+        // CommonOps_DDRM.invertSPD = chol(H) followed by the inverse from the factor (cholesky_inverse);
+        // it returns false when the factorization fails.
+        DMatrixRMaj a = DMatrixRMaj.wrap(n, n, h.clone());
+        DMatrixRMaj hinv = new DMatrixRMaj(n, n);
+        if (!CommonOps_DDRM.invertSPD(a, hinv)) return null;
+        // symmetrize against rounding before the second factorization
+        double[] d = hinv.data;
+        for (int i = 0; i < n; i++) for (int j = i + 1; j < n; j++) {
+            double v = 0.5 * (d[i * n + j] + d[j * n + i]);
+            d[i * n + j] = v; d[j * n + i] = v;
+        }
+        CholeskyDecomposition_F64<DMatrixRMaj> chol2 = DecompositionFactory_DDRM.chol(n, false);
+        if (!chol2.decompose(hinv)) return null;
+        DMatrixRMaj u = chol2.getT(null);
+        if (!positiveDiagonal(u, n)) return null;
+        return u.data;
+    }
+
+    private static boolean positiveDiagonal(DMatrixRMaj t, int n) {
+        for (int j = 0; j < n; j++) {
+            double v = t.data[j * n + j];
+            if (!(v > 0) || !Double.isFinite(v)) return false;
+        }
+        for (double v : t.data) if (!Double.isFinite(v)) return false;
+        return true;
+    }
+
+    /**
+     * The act-order permutation: column indices sorted by descending {@code diag(H)}; ties keep
+     * the original order (stable; torch.argsort is not, so the reference's order of exact ties is
+     * unspecified). {@code perm[k]} = the original column at position k.
+     */
+    public static int[] actOrder(double[] h, int n) {
+        Integer[] idx = new Integer[n];
+        for (int j = 0; j < n; j++) idx[j] = j;
+        Arrays.sort(idx, (a, b) -> Double.compare(h[b * n + b], h[a * n + a]));
+        int[] perm = new int[n];
+        for (int j = 0; j < n; j++) perm[j] = idx[j];
+        return perm;
+    }
+
+    public static int[] invert(int[] perm) {
+        int[] inv = new int[perm.length];
+        for (int k = 0; k < perm.length; k++) inv[perm[k]] = k;
+        return inv;
+    }
+
+    /** {@code H[perm][:, perm]}. */
+    public static double[] permuteSymmetric(double[] h, int n, int[] perm) {
+        double[] out = new double[n * n];
+        for (int i = 0; i < n; i++) {
+            int pi = perm[i] * n;
+            for (int j = 0; j < n; j++) out[i * n + j] = h[pi + perm[j]];
+        }
+        return out;
+    }
+
+    /** {@code W[:, perm]} (new array). */
+    public static double[] permuteColumns(double[] w, int rows, int cols, int[] perm) {
+        double[] out = new double[w.length];
+        for (int r = 0; r < rows; r++) {
+            int o = r * cols;
+            for (int j = 0; j < cols; j++) out[o + j] = w[o + perm[j]];
+        }
+        return out;
+    }
+
+    /** {@code W[:, perm]} (new array). */
+    public static float[] permuteColumns(float[] w, int rows, int cols, int[] perm) {
+        float[] out = new float[w.length];
+        for (int r = 0; r < rows; r++) {
+            int o = r * cols;
+            for (int j = 0; j < cols; j++) out[o + j] = w[o + perm[j]];
+        }
+        return out;
+    }
+
+    // ---- the column sweep kernels shared by SparseGPT and GPTQ (one weight row at a time) ----
+
+    /**
+     * In-block error feedback of column i: {@code w1[j] -= err * U[i1+i][i1+j]} for {@code i < j < count}
+     * (the reference also updates j == i, which is overwritten right after and so is skipped).
+     */
+    public static void propagateInBlock(double[] w1, int i, int count, double err, double[] u, int n, int i1) {
+        int base = (i1 + i) * n + i1;
+        for (int j = i + 1; j < count; j++) w1[j] -= err * u[base + j];
+    }
+
+    /** The lazy batch update of the rest of the row: {@code w[off+j] -= sum_k err1[k] * U[i1+k][j]} for {@code i2 <= j < n}. */
+    public static void propagateLazy(double[] w, int off, double[] err1, int count, double[] u, int n, int i1, int i2) {
+        for (int k = 0; k < count; k++) {
+            double e = err1[k];
+            if (e == 0) continue;
+            int base = (i1 + k) * n;
+            for (int j = i2; j < n; j++) w[off + j] -= e * u[base + j];
+        }
+    }
+
+    static void checkSquare(double[] h, int n) {
+        if (n <= 0 || h.length != (long) n * n) throw new IllegalArgumentException("H must be " + n + "x" + n + ", got " + h.length + " values");
+    }
+
+    public static double[] toDouble(float[] w) {
+        double[] d = new double[w.length];
+        for (int i = 0; i < w.length; i++) d[i] = w[i];
+        return d;
+    }
+}

@@ -1,0 +1,75 @@
+package dev.squish.methods.obs;
+
+import org.junit.jupiter.api.Test;
+
+import java.util.Random;
+
+import static org.junit.jupiter.api.Assertions.*;
+
+class HessianAccumulatorTest {
+
+    /** The reference's running average, literally, in float64. */
+    private static double[] referenceRunningAverage(float[] x, int cols, int[] batches) {
+        double[] h = new double[cols * cols];
+        long nsamples = 0;
+        int t0 = 0;
+        for (int n : batches) {
+            double f = (double) nsamples / (nsamples + n);
+            for (int i = 0; i < h.length; i++) h[i] *= f;
+            nsamples += n;
+            double s = Math.sqrt(2.0 / nsamples);
+            for (int t = t0; t < t0 + n; t++)
+                for (int i = 0; i < cols; i++)
+                    for (int j = 0; j < cols; j++) h[i * cols + j] += (s * x[t * cols + i]) * (s * x[t * cols + j]);
+            t0 += n;
+        }
+        return h;
+    }
+
+    @Test
+    void matchesReferenceRunningAverageAcrossBufferBoundaries() {
+        Random rnd = new Random(1);
+        for (int cols : new int[]{1, 5, 13, 40}) {
+            int[] batches = {3, 300, 700, 1, 511, 129};
+            int tokens = 0;
+            for (int b : batches) tokens += b;
+            float[] x = new float[tokens * cols];
+            for (int i = 0; i < x.length; i++) x[i] = (float) rnd.nextGaussian();
+            HessianAccumulator acc = new HessianAccumulator(cols);
+            int off = 0;
+            for (int b : batches) { acc.add(x, off * cols, b); off += b; }
+            double[] h = acc.hessian();
+            double[] ref = referenceRunningAverage(x, cols, batches);
+            for (int i = 0; i < h.length; i++) assertEquals(ref[i], h[i], 1e-12 * (1 + Math.abs(ref[i])), "cols " + cols + " entry " + i);
+            double[] norms = acc.columnNormsSquared();
+            for (int j = 0; j < cols; j++) {
+                double s = 0;
+                for (int t = 0; t < tokens; t++) s += (double) x[t * cols + j] * x[t * cols + j];
+                assertEquals(s, norms[j], 1e-12 * s);
+            }
+            assertEquals(tokens, acc.tokens());
+            // symmetric
+            for (int i = 0; i < cols; i++) for (int j = 0; j < cols; j++) assertEquals(h[i * cols + j], h[j * cols + i]);
+        }
+    }
+
+    @Test
+    void readingDoesNotDisturbFurtherAccumulation() {
+        Random rnd = new Random(2);
+        int cols = 9;
+        float[] x = new float[20 * cols];
+        for (int i = 0; i < x.length; i++) x[i] = (float) rnd.nextGaussian();
+        HessianAccumulator a = new HessianAccumulator(cols), b = new HessianAccumulator(cols);
+        a.add(x, 0, 7); a.hessian(); a.add(x, 7 * cols, 13);
+        b.add(x, 20);
+        assertArrayEquals(b.hessian(), a.hessian(), 1e-12);
+    }
+
+    @Test
+    void emptyAccumulatorIsZeroAndInputIsChecked() {
+        HessianAccumulator a = new HessianAccumulator(3);
+        assertArrayEquals(new double[9], a.hessian());
+        assertEquals(0, a.tokens());
+        assertThrows(IllegalArgumentException.class, () -> a.add(new float[5], 2));
+    }
+}
