@@ -33,10 +33,14 @@ public final class BlockPipeline {
 
     public List<LayerReport> reports() { return reports; }
 
-    /** Runs every stage over every block; samples may be null when all methods are data-free. */
+    /**
+     * Runs every stage over every block. Samples may be null when all methods are data-free; when
+     * given, they also yield each layer's reconstruction error in the reports.
+     */
     public List<LayerReport> run(int[][] samples) {
-        boolean needData = stages.stream().anyMatch(s -> s.method().needsCalibration());
-        if (needData && samples == null) throw new IllegalArgumentException("calibration samples required");
+        boolean needData = samples != null;
+        if (samples == null && stages.stream().anyMatch(s -> s.method().needsCalibration()))
+            throw new IllegalArgumentException("calibration samples required");
         for (Stage s : stages) s.method().prepare(model);
         float[][] x = null;
         int L = 0;
@@ -48,7 +52,7 @@ public final class BlockPipeline {
         try (Progress p = Progress.start("compress", model.blocks.size())) {
             for (Block b : model.blocks) {
                 for (Stage s : stages) {
-                    BlockContext ctx = new BlockContext(model, b, s.method().needsCalibration() ? x : null, L, s.layers(), reports);
+                    BlockContext ctx = new BlockContext(model, b, x, L, s.layers(), reports);
                     s.method().compressBlock(ctx);
                 }
                 if (needData) {

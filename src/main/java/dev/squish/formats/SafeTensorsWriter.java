@@ -53,7 +53,14 @@ public final class SafeTensorsWriter implements AutoCloseable {
             long pos = 0, n = bytes.byteSize();
             while (pos < n) {
                 long chunk = Math.min(n - pos, 1 << 24);
-                ByteBuffer bb = bytes.asSlice(pos, chunk).asByteBuffer();
+                ByteBuffer bb;
+                if (bytes.isNative()) {
+                    bb = bytes.asSlice(pos, chunk).asByteBuffer();
+                } else { // heap segments over float[]/int[] have no ByteBuffer view: copy through bytes
+                    byte[] buf = new byte[(int) chunk];
+                    MemorySegment.copy(bytes, pos, MemorySegment.ofArray(buf), 0, chunk);
+                    bb = ByteBuffer.wrap(buf);
+                }
                 while (bb.hasRemaining()) data.write(bb);
                 pos += chunk;
             }

@@ -29,8 +29,21 @@ import dev.squish.weights.QuantGrid;
  * arithmetic is the float32 arithmetic of QuantGrid, so the returned codes, scales and zeros
  * reproduce {@link QuantResult#weights()} exactly.
  */
-public final class Gptq {
-    private Gptq() {}
+public final class Gptq extends Quantizer {
+    private final boolean actOrder;
+
+    public Gptq(int bits, int groupSize, boolean sym, boolean actOrder) { super(bits, groupSize, sym); this.actOrder = actOrder; }
+
+    @Override public String name() { return "gptq"; }
+
+    @Override public String describe() { return super.describe() + (actOrder ? " act-order" : ""); }
+
+    @Override public boolean needsCalibration() { return true; }
+
+    @Override protected QuantResult quantize(dev.squish.calibration.BlockContext ctx, String linear, float[] w, int rows, int cols) {
+        return quantize(w, rows, cols, ctx.stats(linear).hessian.hessian(), bits, groupSize, sym, actOrder, false,
+                ObsEngine.DEFAULT_BLOCK_SIZE, ObsEngine.DEFAULT_PERCDAMP, ctx.model().arch.blockPrefix(ctx.block().index) + linear);
+    }
 
     /** Defaults: dynamic groups (static when actOrder), block 128, dampening 0.01. */
     public static QuantResult quantize(float[] w, int rows, int cols, double[] h, int bits, int groupSize,

@@ -7,8 +7,16 @@ package dev.squish.methods;
  * {@code [int(numel * sparsity)]} with {@code <=}, which prunes one more plus ties). N:M: in each
  * row, in every group of m consecutive columns, the m-n smallest are pruned.
  */
-public final class Magnitude {
-    private Magnitude() {}
+public final class Magnitude extends Pruner {
+    public Magnitude(double sparsity, String pattern) { super(sparsity, pattern); }
+
+    @Override public String name() { return "magnitude"; }
+
+    @Override public boolean needsCalibration() { return false; }
+
+    @Override protected float[] prune(dev.squish.calibration.BlockContext ctx, String linear, float[] w, int rows, int cols) {
+        return prune(w, rows, cols, sparsity, n, m);
+    }
 
     /** Returns a pruned copy of w (rows x cols, row-major); n = m = 0 for unstructured. */
     public static float[] prune(float[] w, int rows, int cols, double sparsity, int n, int m) {

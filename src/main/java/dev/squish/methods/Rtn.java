@@ -8,8 +8,16 @@ import dev.squish.weights.QuantGrid;
  * input columns) min/max parameters, then {@code q = clamp(round(w / scale) + zero, 0, maxq)}
  * (the {@code quant.py} quantizer of IST-DASLab/gptq with {@code weight=True}).
  */
-public final class Rtn {
-    private Rtn() {}
+public final class Rtn extends Quantizer {
+    public Rtn(int bits, int groupSize, boolean sym) { super(bits, groupSize, sym); }
+
+    @Override public String name() { return "rtn"; }
+
+    @Override public boolean needsCalibration() { return false; }
+
+    @Override protected QuantResult quantize(dev.squish.calibration.BlockContext ctx, String linear, float[] w, int rows, int cols) {
+        return quantize(w, rows, cols, bits, groupSize, sym);
+    }
 
     /** groupSize <= 0 (e.g. -1) quantizes per output channel (one group per row). */
     public static QuantResult quantize(float[] w, int rows, int cols, int bits, int groupSize, boolean sym) {

@@ -23,8 +23,18 @@ import dev.squish.util.Parallel;
  * </ul>
  * Rows are independent given U and the mask, so the sweep runs in parallel over rows, in float64.
  */
-public final class SparseGpt {
-    private SparseGpt() {}
+public final class SparseGpt extends Pruner {
+    public SparseGpt(double sparsity, String pattern) { super(sparsity, pattern); }
+
+    @Override public String name() { return "sparsegpt"; }
+
+    @Override public boolean needsCalibration() { return true; }
+
+    @Override protected float[] prune(dev.squish.calibration.BlockContext ctx, String linear, float[] w, int rows, int cols) {
+        return prune(w, rows, cols, ctx.stats(linear).hessian.hessian(), sparsity, n, m,
+                ObsEngine.DEFAULT_BLOCK_SIZE, ObsEngine.DEFAULT_PERCDAMP, false,
+                ctx.model().arch.blockPrefix(ctx.block().index) + linear);
+    }
 
     /** Defaults: block 128, dampening 0.01, exact count. n = m = 0 for unstructured. */
     public static float[] prune(float[] w, int rows, int cols, double[] h, double sparsity, int n, int m) {

@@ -16,8 +16,16 @@ import dev.squish.util.Parallel;
  * N:M: in each row, in every group of m consecutive columns, the m-n smallest scores are pruned
  * (the reference's {@code topk(..., prune_n, largest=False)} per group).
  */
-public final class Wanda {
-    private Wanda() {}
+public final class Wanda extends Pruner {
+    public Wanda(double sparsity, String pattern) { super(sparsity, pattern); }
+
+    @Override public String name() { return "wanda"; }
+
+    @Override public boolean needsCalibration() { return true; }
+
+    @Override protected float[] prune(dev.squish.calibration.BlockContext ctx, String linear, float[] w, int rows, int cols) {
+        return prune(w, rows, cols, ctx.stats(linear).hessian.columnNormsSquared(), sparsity, n, m);
+    }
 
     /** Returns a pruned copy of w (rows x cols); colNormSq has cols entries; n = m = 0 for unstructured. */
     public static float[] prune(float[] w, int rows, int cols, double[] colNormSq, double sparsity, int n, int m) {
