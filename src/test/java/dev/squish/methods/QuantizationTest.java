@@ -46,6 +46,36 @@ class QuantizationTest {
     }
 
     @Test
+    void allBitWidthsAndExactZeros() {
+        float[] w = weights(38);
+        w[5] = 0; w[777] = 0;
+        for (int bits : new int[]{2, 3, 8}) {
+            QuantResult q = Rtn.quantize(w, ROWS, COLS, bits, 64, false);
+            assertConsistent(q);
+            assertEquals(0f, q.weights()[5]);
+            assertEquals(0f, q.weights()[777]);
+        }
+        QuantResult q8 = Rtn.quantize(w, ROWS, COLS, 8, -1, true);
+        assertConsistent(q8);
+        boolean high = false;
+        for (int i = 0; i < w.length; i++) high |= q8.code(i / COLS, i % COLS) > 127;
+        assertTrue(high, "8-bit codes above 127 survive the byte storage");
+        assertThrows(IllegalArgumentException.class, () -> Rtn.quantize(w, ROWS, COLS, 9, -1, true));
+    }
+
+    @Test
+    void gptqZeroesDeadInputs() {
+        float[] w = weights(39);
+        double[] h = hessian(40);
+        for (int k = 0; k < COLS; k++) { h[11 * COLS + k] = 0; h[k * COLS + 11] = 0; }
+        for (int gs : new int[]{-1, 32}) {
+            QuantResult q = Gptq.quantize(w, ROWS, COLS, h, 4, gs, false, true);
+            assertConsistent(q);
+            for (int r = 0; r < ROWS; r++) assertEquals(0f, q.weights()[r * COLS + 11]);
+        }
+    }
+
+    @Test
     void gptqWithIdentityHessianEqualsRtnExactly() {
         float[] w = weights(31);
         double[] h = TestData.identity(COLS);

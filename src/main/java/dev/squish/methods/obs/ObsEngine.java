@@ -1,10 +1,6 @@
 package dev.squish.methods.obs;
 
 import dev.squish.SquishException;
-import org.ejml.data.DMatrixRMaj;
-import org.ejml.dense.row.CommonOps_DDRM;
-import org.ejml.dense.row.factory.DecompositionFactory_DDRM;
-import org.ejml.interfaces.decomposition.CholeskyDecomposition_F64;
 
 import java.util.Arrays;
 
@@ -84,37 +80,14 @@ public final class ObsEngine {
     }
 
     /**
-     * Step 3, as the reference: {@code L = chol(H)}, {@code Hinv = (L L^T)^-1}, {@code U = chol(Hinv, upper)}.
-     * Returns null if a factorization fails (not positive definite in floating point).
+     * Step 3: the upper Cholesky factor U of {@code H^-1} ({@code U^T U = H^-1}), the reference's
+     * {@code cholesky(cholesky_inverse(cholesky(H)), upper=True)}, computed by {@link InverseCholesky}
+     * from one factorization of the index-reversed H (the same matrix by uniqueness of Cholesky
+     * factors). Returns null if H is not positive definite in floating point.
      */
     public static double[] inverseCholeskyUpper(double[] h, int n) {
-        // EJML (well kept, Maven Central) does the dense factorizations; n is at most a few
-        // thousand and this runs once per layer, so it is not a hot kernel.
-        // CommonOps_DDRM.invertSPD = chol(H) followed by the inverse from the factor (cholesky_inverse);
-        // it returns false when the factorization fails.
-        DMatrixRMaj a = DMatrixRMaj.wrap(n, n, h.clone());
-        DMatrixRMaj hinv = new DMatrixRMaj(n, n);
-        if (!CommonOps_DDRM.invertSPD(a, hinv)) return null;
-        // symmetrize against rounding before the second factorization
-        double[] d = hinv.data;
-        for (int i = 0; i < n; i++) for (int j = i + 1; j < n; j++) {
-            double v = 0.5 * (d[i * n + j] + d[j * n + i]);
-            d[i * n + j] = v; d[j * n + i] = v;
-        }
-        CholeskyDecomposition_F64<DMatrixRMaj> chol2 = DecompositionFactory_DDRM.chol(n, false);
-        if (!chol2.decompose(hinv)) return null;
-        DMatrixRMaj u = chol2.getT(null);
-        if (!positiveDiagonal(u, n)) return null;
-        return u.data;
-    }
-
-    private static boolean positiveDiagonal(DMatrixRMaj t, int n) {
-        for (int j = 0; j < n; j++) {
-            double v = t.data[j * n + j];
-            if (!(v > 0) || !Double.isFinite(v)) return false;
-        }
-        for (double v : t.data) if (!Double.isFinite(v)) return false;
-        return true;
+        checkSquare(h, n);
+        return InverseCholesky.upperOfInverse(h, n);
     }
 
     /**

@@ -3,6 +3,8 @@ package dev.squish.methods.obs;
 import dev.squish.SquishException;
 import org.ejml.data.DMatrixRMaj;
 import org.ejml.dense.row.CommonOps_DDRM;
+import org.ejml.dense.row.factory.DecompositionFactory_DDRM;
+import org.ejml.interfaces.decomposition.CholeskyDecomposition_F64;
 import org.junit.jupiter.api.Test;
 
 import java.util.Random;
@@ -41,6 +43,39 @@ class ObsEngineTest {
         CommonOps_DDRM.multTransA(DMatrixRMaj.wrap(n, n, u), DMatrixRMaj.wrap(n, n, u), utu);
         double scale = CommonOps_DDRM.elementMaxAbs(inv);
         for (int i = 0; i < n * n; i++) assertEquals(inv.data[i], utu.data[i], 1e-9 * scale);
+    }
+
+    /** The reference's route with EJML: chol, cholesky_inverse (invertSPD), chol(upper). */
+    static double[] referenceRoute(double[] h, int n) {
+        DMatrixRMaj hinv = new DMatrixRMaj(n, n);
+        assertTrue(CommonOps_DDRM.invertSPD(DMatrixRMaj.wrap(n, n, h.clone()), hinv));
+        for (int i = 0; i < n; i++) for (int j = i + 1; j < n; j++) {
+            double v = 0.5 * (hinv.data[i * n + j] + hinv.data[j * n + i]);
+            hinv.data[i * n + j] = v; hinv.data[j * n + i] = v;
+        }
+        CholeskyDecomposition_F64<DMatrixRMaj> chol = DecompositionFactory_DDRM.chol(n, false);
+        assertTrue(chol.decompose(hinv));
+        return chol.getT(null).data;
+    }
+
+    @Test
+    void sameFactorAsTheReferenceRouteThroughEjml() {
+        Random rnd = new Random(6);
+        for (int n : new int[]{1, 2, 7, 64, 203}) {
+            double[] h = randomSpd(rnd, n, n + 5);
+            ObsEngine.dampen(h, n, 0.01);
+            double[] u = ObsEngine.inverseCholeskyUpper(h, n);
+            double[] ref = referenceRoute(h, n);
+            double scale = 0;
+            for (double v : ref) scale = Math.max(scale, Math.abs(v));
+            for (int i = 0; i < n * n; i++) assertEquals(ref[i], u[i], 1e-9 * scale, "n " + n + " entry " + i);
+        }
+    }
+
+    @Test
+    void notPositiveDefiniteGivesNull() {
+        assertNull(ObsEngine.inverseCholeskyUpper(new double[]{1, 2, 2, 1}, 2));
+        assertNull(ObsEngine.inverseCholeskyUpper(new double[]{0, 0, 0, 1}, 2));
     }
 
     @Test
