@@ -100,7 +100,7 @@ final class TokenizerJson {
     private Map<String, Integer> parseVocab(JsonNode v) {
         if (v == null || !v.isObject()) throw fail("missing model.vocab object");
         if (v.isEmpty()) throw fail("model.vocab is empty");
-        Map<String, Integer> vocab = new HashMap<>(v.size() * 2);
+        Map<String, Integer> vocab = new LinkedHashMap<>(v.size() * 2); // file order: the first string of a repeated id names it
         for (Map.Entry<String, JsonNode> e : v.properties()) vocab.put(e.getKey(), id(e.getValue(), "model.vocab['" + e.getKey() + "']"));
         return vocab;
     }

@@ -61,7 +61,7 @@ class TokenizerTest {
 
     /** Golden ids from Hugging Face tokenizers, which matches added tokens in the text: encode(text, true). */
     @ParameterizedTest
-    @ValueSource(strings = {"base", "prefix_space", "llama3", "nfkc"})
+    @ValueSource(strings = {"base", "prefix_space", "llama3", "nfkc", "strip", "removed", "merged_previous", "merged_next", "contiguous_invert"})
     void matchesHuggingFaceOnGoldenTexts(String variant) throws IOException {
         Tokenizer tok = variant.equals("base") ? gpt2 : Tokenizer.load(variantFile(variant));
         JsonNode texts = golden.get("texts"), expected = golden.get("variants").get(variant);
@@ -228,6 +228,11 @@ class TokenizerTest {
             case "prefix_space" -> ((ObjectNode) j.get("pre_tokenizer")).put("add_prefix_space", true);
             case "llama3" -> { j.set("pre_tokenizer", split(LLAMA3_REGEX, "Isolated")); model(j).put("ignore_merges", true); }
             case "nfkc" -> j.putObject("normalizer").put("type", "NFKC");
+            case "removed" -> j.set("pre_tokenizer", sequence(regex("\\s+"), "Removed", false, true));
+            case "merged_previous" -> j.set("pre_tokenizer", sequence(regex("\\p{P}"), "MergedWithPrevious", false, false));
+            case "merged_next" -> j.set("pre_tokenizer", sequence(JSON.createObjectNode().put("String", " "), "MergedWithNext", false, false));
+            case "contiguous_invert" -> j.set("pre_tokenizer", sequence(regex("\\p{L}+"), "Contiguous", true, false));
+            case "strip" -> ((ObjectNode) j.get("added_tokens").get(0)).put("lstrip", true).put("rstrip", true);
             default -> throw new IllegalArgumentException(name);
         }
         Path f = tmp.resolve(name + ".json");
@@ -236,13 +241,15 @@ class TokenizerTest {
     }
 
     /** Sequence[Split(regex), ByteLevel(use_regex=false)], as in Llama 3 files. */
-    static ObjectNode split(String regex, String behavior) {
+    static ObjectNode split(String regex, String behavior) { return sequence(regex(regex), behavior, false, false); }
+
+    static ObjectNode regex(String regex) { return JSON.createObjectNode().put("Regex", regex); }
+
+    static ObjectNode sequence(ObjectNode pattern, String behavior, boolean invert, boolean useRegex) {
         ObjectNode seq = JSON.createObjectNode().put("type", "Sequence");
         ArrayNode list = seq.putArray("pretokenizers");
-        ObjectNode s = list.addObject().put("type", "Split");
-        s.putObject("pattern").put("Regex", regex);
-        s.put("behavior", behavior).put("invert", false);
-        list.addObject().put("type", "ByteLevel").put("add_prefix_space", false).put("trim_offsets", true).put("use_regex", false);
+        list.addObject().put("type", "Split").<ObjectNode>set("pattern", pattern).put("behavior", behavior).put("invert", invert);
+        list.addObject().put("type", "ByteLevel").put("add_prefix_space", false).put("trim_offsets", true).put("use_regex", useRegex);
         return seq;
     }
 
