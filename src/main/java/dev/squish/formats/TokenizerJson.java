@@ -86,14 +86,10 @@ final class TokenizerJson {
         if (decoder != null && !decoder.isNull() && !"ByteLevel".equals(decoder.path("type").asText(null)))
             throw fail("decoder " + describe(decoder) + " is not supported (only ByteLevel)");
 
-        Integer bos = null, eos = null;
-        if (Files.isRegularFile(configFile)) {
-            JsonNode cfg = readJson(configFile);
-            bos = specialFromConfig(cfg.get("bos_token"), all);
-            eos = specialFromConfig(cfg.get("eos_token"), all);
-        }
-        if (bos == null) bos = firstAdded(added, "<|endoftext|>", "<s>");
-        if (eos == null) eos = firstAdded(added, "<|endoftext|>", "</s>");
+        // tokenizer_config.json decides where it names the token, even as null (e.g. Qwen 2: no BOS)
+        JsonNode cfg = Files.isRegularFile(configFile) ? readJson(configFile) : SafeTensors.JSON.createObjectNode();
+        Integer bos = cfg.has("bos_token") ? specialFromConfig(cfg.get("bos_token"), all) : firstAdded(added, "<|endoftext|>", "<s>");
+        Integer eos = cfg.has("eos_token") ? specialFromConfig(cfg.get("eos_token"), all) : firstAdded(added, "<|endoftext|>", "</s>");
         return new Parts(bpe, pre, Collections.unmodifiableMap(all), List.copyOf(added), bos, eos);
     }
 

@@ -194,6 +194,15 @@ class TokenizerTest {
         Tokenizer t = Tokenizer.load(dir.resolve("tokenizer.json"));
         assertEquals(gpt2.vocab().get("Ġthe"), t.bosId());
         assertEquals(gpt2.vocab().get("Ġand"), t.eosId());
+        // an explicit null means none; a missing key falls back to the added tokens
+        Files.writeString(dir.resolve("tokenizer_config.json"), "{\"bos_token\": null}");
+        t = Tokenizer.load(dir);
+        assertNull(t.bosId());
+        assertEquals(0, t.eosId());
+        Files.delete(dir.resolve("tokenizer_config.json"));
+        t = Tokenizer.load(dir);
+        assertEquals(0, t.bosId());
+        assertEquals(0, t.eosId());
     }
 
     /** Truncated and byte-flipped copies of the fixture must load or fail with a SquishException, never anything else. */
