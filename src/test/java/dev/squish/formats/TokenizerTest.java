@@ -229,6 +229,48 @@ class TokenizerTest {
         }
     }
 
+    /** Random fields of the fixture replaced by values of random types: a SquishException or a working tokenizer. */
+    @Test
+    void structurallyMutatedFilesNeverThrowRawExceptions() throws IOException {
+        ObjectNode original = (ObjectNode) JSON.readTree(GPT2.resolve("tokenizer.json").toFile());
+        String[] values = {"null", "-1", "1e20", "3.5", "\"x\"", "\"\"", "true", "[]", "{}", "[\"a\", \"b\"]",
+                "{\"type\": \"ByteLevel\"}", "{\"type\": \"Split\"}", "{\"type\": \"Sequence\"}", "[[]]", "[null]", "4095"};
+        Random r = new Random(3);
+        Path f = tmp.resolve("mutant.json");
+        for (int trial = 0; trial < 150; trial++) {
+            ObjectNode j = original.deepCopy();
+            for (int k = 0; k < 1 + r.nextInt(3); k++) {
+                // walk down from the root a random number of levels, then replace that child
+                JsonNode parent = j;
+                int depth = r.nextInt(4);
+                while (true) {
+                    String key = null;
+                    int index = -1;
+                    if (parent.isObject() && !parent.isEmpty()) {
+                        var names = new java.util.ArrayList<String>();
+                        parent.fieldNames().forEachRemaining(names::add);
+                        key = names.get(r.nextInt(names.size()));
+                    } else if (parent.isArray() && !parent.isEmpty()) {
+                        index = r.nextInt(parent.size());
+                    } else break;
+                    JsonNode child = key != null ? parent.get(key) : parent.get(index);
+                    if (depth-- > 0 && child.isContainerNode() && !child.isEmpty()) { parent = child; continue; }
+                    JsonNode v = JSON.readTree(values[r.nextInt(values.length)]);
+                    if (key != null) ((ObjectNode) parent).set(key, v);
+                    else ((ArrayNode) parent).set(index, v);
+                    break;
+                }
+            }
+            JSON.writeValue(f.toFile(), j);
+            try {
+                Tokenizer t = Tokenizer.load(f);
+                t.decode(t.encode("In the beginning, 1 <|endoftext|> 😀", true));
+            } catch (SquishException e) {
+                assertTrue(e.getMessage().contains("mutant.json"), e.getMessage());
+            }
+        }
+    }
+
     // ---- helpers ----
 
     static Path variantFile(String name) throws IOException {
