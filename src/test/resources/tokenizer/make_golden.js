@@ -7,6 +7,11 @@ const fs = require('fs');
 
 const base = JSON.parse(fs.readFileSync('fixtures/models/kjv-gpt2-tiny/tokenizer.json', 'utf8'));
 const LLAMA3_REGEX = "(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\\r\\n\\p{L}\\p{N}]?\\p{L}+|\\p{N}{1,3}| ?[^\\s\\p{L}\\p{N}]+[\\r\\n]*|\\s*[\\r\\n]+|\\s+(?!\\S)|\\s+";
+function seq(pattern, behavior, invert, useRegex) {
+  return {type: 'Sequence', pretokenizers: [
+    {type: 'Split', pattern, behavior, invert},
+    {type: 'ByteLevel', add_prefix_space: false, trim_offsets: true, use_regex: useRegex}]};
+}
 function variant(name) {
   const j = JSON.parse(JSON.stringify(base));
   if (name === 'prefix_space') j.pre_tokenizer.add_prefix_space = true;
@@ -17,6 +22,11 @@ function variant(name) {
     j.model.ignore_merges = true;
   }
   if (name === 'nfkc') j.normalizer = {type: 'NFKC'};
+  if (name === 'strip') { j.added_tokens[0].lstrip = true; j.added_tokens[0].rstrip = true; }
+  if (name === 'removed') j.pre_tokenizer = seq({Regex: '\\s+'}, 'Removed', false, true);
+  if (name === 'merged_previous') j.pre_tokenizer = seq({Regex: '\\p{P}'}, 'MergedWithPrevious', false, false);
+  if (name === 'merged_next') j.pre_tokenizer = seq({String: ' '}, 'MergedWithNext', false, false);
+  if (name === 'contiguous_invert') j.pre_tokenizer = seq({Regex: '\\p{L}+'}, 'Contiguous', true, false);
   if (name === 'plain') j.added_tokens = []; // "<|endoftext|>" in the text is then plain text
   return Tokenizer.fromString(JSON.stringify(j));
 }
@@ -51,7 +61,7 @@ for (let i = 0; i < 300; i++) texts.push(randomString());
 (async () => {
   const out = {texts, variants: {}, decode: []};
   // HF encode(add_special_tokens=False) matches added tokens in the text: Tokenizer.encode(text, true).
-  for (const name of ['base', 'prefix_space', 'llama3', 'nfkc', 'plain']) {
+  for (const name of ['base', 'prefix_space', 'llama3', 'nfkc', 'strip', 'removed', 'merged_previous', 'merged_next', 'contiguous_invert', 'plain']) {
     const t = variant(name);
     const ids = [];
     for (const s of texts) {

@@ -86,21 +86,17 @@ final class TokenizerJson {
         if (decoder != null && !decoder.isNull() && !"ByteLevel".equals(decoder.path("type").asText(null)))
             throw fail("decoder " + describe(decoder) + " is not supported (only ByteLevel)");
 
-        Integer bos = null, eos = null;
-        if (Files.isRegularFile(configFile)) {
-            JsonNode cfg = readJson(configFile);
-            bos = specialFromConfig(cfg.get("bos_token"), all);
-            eos = specialFromConfig(cfg.get("eos_token"), all);
-        }
-        if (bos == null) bos = firstAdded(added, "<|endoftext|>", "<s>");
-        if (eos == null) eos = firstAdded(added, "<|endoftext|>", "</s>");
+        // tokenizer_config.json decides where it names the token, even as null (e.g. Qwen 2: no BOS)
+        JsonNode cfg = Files.isRegularFile(configFile) ? readJson(configFile) : SafeTensors.JSON.createObjectNode();
+        Integer bos = cfg.has("bos_token") ? specialFromConfig(cfg.get("bos_token"), all) : firstAdded(added, "<|endoftext|>", "<s>");
+        Integer eos = cfg.has("eos_token") ? specialFromConfig(cfg.get("eos_token"), all) : firstAdded(added, "<|endoftext|>", "</s>");
         return new Parts(bpe, pre, Collections.unmodifiableMap(all), List.copyOf(added), bos, eos);
     }
 
     private Map<String, Integer> parseVocab(JsonNode v) {
         if (v == null || !v.isObject()) throw fail("missing model.vocab object");
         if (v.isEmpty()) throw fail("model.vocab is empty");
-        Map<String, Integer> vocab = new HashMap<>(v.size() * 2);
+        Map<String, Integer> vocab = new LinkedHashMap<>(v.size() * 2); // file order: the first string of a repeated id names it
         for (Map.Entry<String, JsonNode> e : v.properties()) vocab.put(e.getKey(), id(e.getValue(), "model.vocab['" + e.getKey() + "']"));
         return vocab;
     }

@@ -61,7 +61,7 @@ class TokenizerTest {
 
     /** Golden ids from Hugging Face tokenizers, which matches added tokens in the text: encode(text, true). */
     @ParameterizedTest
-    @ValueSource(strings = {"base", "prefix_space", "llama3", "nfkc"})
+    @ValueSource(strings = {"base", "prefix_space", "llama3", "nfkc", "strip", "removed", "merged_previous", "merged_next", "contiguous_invert"})
     void matchesHuggingFaceOnGoldenTexts(String variant) throws IOException {
         Tokenizer tok = variant.equals("base") ? gpt2 : Tokenizer.load(variantFile(variant));
         JsonNode texts = golden.get("texts"), expected = golden.get("variants").get(variant);
@@ -194,6 +194,15 @@ class TokenizerTest {
         Tokenizer t = Tokenizer.load(dir.resolve("tokenizer.json"));
         assertEquals(gpt2.vocab().get("Ġthe"), t.bosId());
         assertEquals(gpt2.vocab().get("Ġand"), t.eosId());
+        // an explicit null means none; a missing key falls back to the added tokens
+        Files.writeString(dir.resolve("tokenizer_config.json"), "{\"bos_token\": null}");
+        t = Tokenizer.load(dir);
+        assertNull(t.bosId());
+        assertEquals(0, t.eosId());
+        Files.delete(dir.resolve("tokenizer_config.json"));
+        t = Tokenizer.load(dir);
+        assertEquals(0, t.bosId());
+        assertEquals(0, t.eosId());
     }
 
     /** Truncated and byte-flipped copies of the fixture must load or fail with a SquishException, never anything else. */
@@ -220,6 +229,48 @@ class TokenizerTest {
         }
     }
 
+    /** Random fields of the fixture replaced by values of random types: a SquishException or a working tokenizer. */
+    @Test
+    void structurallyMutatedFilesNeverThrowRawExceptions() throws IOException {
+        ObjectNode original = (ObjectNode) JSON.readTree(GPT2.resolve("tokenizer.json").toFile());
+        String[] values = {"null", "-1", "1e20", "3.5", "\"x\"", "\"\"", "true", "[]", "{}", "[\"a\", \"b\"]",
+                "{\"type\": \"ByteLevel\"}", "{\"type\": \"Split\"}", "{\"type\": \"Sequence\"}", "[[]]", "[null]", "4095"};
+        Random r = new Random(3);
+        Path f = tmp.resolve("mutant.json");
+        for (int trial = 0; trial < 150; trial++) {
+            ObjectNode j = original.deepCopy();
+            for (int k = 0; k < 1 + r.nextInt(3); k++) {
+                // walk down from the root a random number of levels, then replace that child
+                JsonNode parent = j;
+                int depth = r.nextInt(4);
+                while (true) {
+                    String key = null;
+                    int index = -1;
+                    if (parent.isObject() && !parent.isEmpty()) {
+                        var names = new java.util.ArrayList<String>();
+                        parent.fieldNames().forEachRemaining(names::add);
+                        key = names.get(r.nextInt(names.size()));
+                    } else if (parent.isArray() && !parent.isEmpty()) {
+                        index = r.nextInt(parent.size());
+                    } else break;
+                    JsonNode child = key != null ? parent.get(key) : parent.get(index);
+                    if (depth-- > 0 && child.isContainerNode() && !child.isEmpty()) { parent = child; continue; }
+                    JsonNode v = JSON.readTree(values[r.nextInt(values.length)]);
+                    if (key != null) ((ObjectNode) parent).set(key, v);
+                    else ((ArrayNode) parent).set(index, v);
+                    break;
+                }
+            }
+            JSON.writeValue(f.toFile(), j);
+            try {
+                Tokenizer t = Tokenizer.load(f);
+                t.decode(t.encode("In the beginning, 1 <|endoftext|> 😀", true));
+            } catch (SquishException e) {
+                assertTrue(e.getMessage().contains("mutant.json"), e.getMessage());
+            }
+        }
+    }
+
     // ---- helpers ----
 
     static Path variantFile(String name) throws IOException {
@@ -228,6 +279,11 @@ class TokenizerTest {
             case "prefix_space" -> ((ObjectNode) j.get("pre_tokenizer")).put("add_prefix_space", true);
             case "llama3" -> { j.set("pre_tokenizer", split(LLAMA3_REGEX, "Isolated")); model(j).put("ignore_merges", true); }
             case "nfkc" -> j.putObject("normalizer").put("type", "NFKC");
+            case "removed" -> j.set("pre_tokenizer", sequence(regex("\\s+"), "Removed", false, true));
+            case "merged_previous" -> j.set("pre_tokenizer", sequence(regex("\\p{P}"), "MergedWithPrevious", false, false));
+            case "merged_next" -> j.set("pre_tokenizer", sequence(JSON.createObjectNode().put("String", " "), "MergedWithNext", false, false));
+            case "contiguous_invert" -> j.set("pre_tokenizer", sequence(regex("\\p{L}+"), "Contiguous", true, false));
+            case "strip" -> ((ObjectNode) j.get("added_tokens").get(0)).put("lstrip", true).put("rstrip", true);
             default -> throw new IllegalArgumentException(name);
         }
         Path f = tmp.resolve(name + ".json");
@@ -236,13 +292,15 @@ class TokenizerTest {
     }
 
     /** Sequence[Split(regex), ByteLevel(use_regex=false)], as in Llama 3 files. */
-    static ObjectNode split(String regex, String behavior) {
+    static ObjectNode split(String regex, String behavior) { return sequence(regex(regex), behavior, false, false); }
+
+    static ObjectNode regex(String regex) { return JSON.createObjectNode().put("Regex", regex); }
+
+    static ObjectNode sequence(ObjectNode pattern, String behavior, boolean invert, boolean useRegex) {
         ObjectNode seq = JSON.createObjectNode().put("type", "Sequence");
         ArrayNode list = seq.putArray("pretokenizers");
-        ObjectNode s = list.addObject().put("type", "Split");
-        s.putObject("pattern").put("Regex", regex);
-        s.put("behavior", behavior).put("invert", false);
-        list.addObject().put("type", "ByteLevel").put("add_prefix_space", false).put("trim_offsets", true).put("use_regex", false);
+        list.addObject().put("type", "Split").<ObjectNode>set("pattern", pattern).put("behavior", behavior).put("invert", invert);
+        list.addObject().put("type", "ByteLevel").put("add_prefix_space", false).put("trim_offsets", true).put("use_regex", useRegex);
         return seq;
     }
 
