@@ -40,6 +40,8 @@ final class RecipeYaml {
             Mark m = e.getProblemMark() != null ? e.getProblemMark() : e.getContextMark();
             String where = m != null ? "line " + (m.getLine() + 1) + ", column " + (m.getColumn() + 1) + ": " : "";
             String problem = e.getProblem() != null ? e.getProblem() : firstLine(e.getMessage());
+            // "but found another document" only makes sense after its context
+            if (problem.startsWith("but ") && e.getContext() != null) problem = e.getContext() + " " + problem;
             throw new SquishException(source + ": invalid YAML at " + where + problem.trim(), e);
         } catch (YAMLException e) {
             throw new SquishException(source + ": invalid YAML: " + firstLine(e.getMessage()), e);

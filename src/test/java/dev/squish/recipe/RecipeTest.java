@@ -73,6 +73,19 @@ class RecipeTest {
     }
 
     @Test
+    void exampleRecipeInDocsIsValid() {
+        Recipe r = Recipe.load(Path.of("docs/recipe-example.yaml"));
+        assertTrue(Files.isRegularFile(r.calibration().file()));
+        assertEquals(Path.of("fixtures/data/kjv/train.txt").toAbsolutePath().normalize(), r.calibration().file().toAbsolutePath().normalize());
+        assertEquals(List.of("sparsegpt", "gptq"), r.stages().stream().map(Stage::method).toList());
+        assertEquals(new Stage.NM(2, 4), r.stages().get(0).nm());
+        assertTrue(r.stages().get(0).appliesTo("mlp.gate_proj"));
+        assertFalse(r.stages().get(0).appliesTo("self_attn.v_proj"));
+        r.checkLayers(List.of("self_attn.q_proj", "self_attn.k_proj", "self_attn.v_proj", "self_attn.o_proj",
+                "mlp.gate_proj", "mlp.up_proj", "mlp.down_proj"));
+    }
+
+    @Test
     void defaultsFilledIn() {
         Recipe r = parse("stages:\n  - method: rtn\n    bits: 8\n");
         assertEquals(CalibrationSpec.defaults(), r.calibration());
