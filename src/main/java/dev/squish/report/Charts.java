@@ -61,7 +61,7 @@ final class Charts {
     /** A chart rendered to SVG, plus how many input points were left out (non-finite or, on a log axis, non-positive). */
     record Rendered(String svg, int omitted) {}
 
-    static Rendered line(String id, String xLabel, String yLabel, Map<String, double[][]> series, boolean logY) {
+    static Rendered line(String id, String title, String xLabel, String yLabel, Map<String, double[][]> series, boolean logY) {
         XYSeriesCollection data = new XYSeriesCollection();
         int omitted = 0, maxPoints = 0;
         for (Map.Entry<String, double[][]> e : series.entrySet()) {
@@ -103,11 +103,11 @@ final class Charts {
         }
         plot.setRenderer(r);
         styleLegend(chart, data.getSeriesCount() > 1);
-        return new Rendered(toSvg(chart, id, WIDTH, HEIGHT), omitted);
+        return new Rendered(toSvg(chart, id, title, WIDTH, HEIGHT), omitted);
     }
 
     /** groups: series name -> (category -> value); one series draws a plain bar chart. */
-    static Rendered bar(String id, String xLabel, String yLabel, Map<String, ? extends Map<String, Double>> groups) {
+    static Rendered bar(String id, String title, String xLabel, String yLabel, Map<String, ? extends Map<String, Double>> groups) {
         DefaultCategoryDataset data = new DefaultCategoryDataset();
         int omitted = 0;
         java.util.Set<String> categories = new java.util.LinkedHashSet<>();
@@ -155,7 +155,7 @@ final class Charts {
         }
         styleLegend(chart, groups.size() > 1);
         int height = horizontal ? Math.max(HEIGHT, 90 + bars * 20) : HEIGHT;
-        return new Rendered(toSvg(chart, id, WIDTH, height), omitted);
+        return new Rendered(toSvg(chart, id, title, WIDTH, height), omitted);
     }
 
     /** Up to 4 significant figures, thousands separators, no exponent for the usual ranges. */
@@ -217,11 +217,22 @@ final class Charts {
         chart.getLegend().setItemFont(new Font("SansSerif", Font.PLAIN, 12));
     }
 
-    /** Renders without width/height attributes but with a viewBox, so CSS scales it to the page width. */
-    private static String toSvg(JFreeChart chart, String id, int width, int height) {
+    /**
+     * Renders without width/height attributes but with a viewBox, so CSS scales it to the page
+     * width. Namespace declarations the drawing does not use (xlink, jfreesvg) are dropped, and
+     * the chart is labelled for screen readers.
+     */
+    private static String toSvg(JFreeChart chart, String id, String title, int width, int height) {
         SVGGraphics2D g = new SVGGraphics2D(width, height);
         g.setDefsKeyPrefix(id + "-");   // unique clip-path ids when several charts share one page
         chart.draw(g, new java.awt.Rectangle(0, 0, width, height));
-        return g.getSVGElement(id, false, new ViewBox(0, 0, width, height), null, null);
+        String svg = g.getSVGElement(id, false, new ViewBox(0, 0, width, height), null, null);
+        int end = svg.indexOf('>');
+        String open = svg.substring(0, end), rest = svg.substring(end);
+        for (String prefix : new String[] {"xlink", "jfreesvg"}) {
+            if (!rest.contains(prefix + ":")) open = open.replaceAll(" xmlns:" + prefix + "='[^']*'", "");
+        }
+        if (title != null) open += " role='img' aria-label='" + HtmlReport.escape(title) + "'";
+        return open + rest;
     }
 }

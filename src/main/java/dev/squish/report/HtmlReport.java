@@ -109,7 +109,7 @@ public final class HtmlReport {
      */
     public HtmlReport lineChart(String title, String xLabel, String yLabel, Map<String, double[][]> series, boolean logY) {
         String id = nextChartId();
-        Charts.Rendered r = Charts.line(id, xLabel, yLabel, series, logY);
+        Charts.Rendered r = Charts.line(id, title, xLabel, yLabel, series, logY);
         figure(title, r, logY ? "log scale" : null);
         return this;
     }
@@ -118,7 +118,7 @@ public final class HtmlReport {
     public HtmlReport barChart(String title, String xLabel, String yLabel, Map<String, Double> values) {
         Map<String, Map<String, Double>> one = new LinkedHashMap<>();
         one.put(yLabel, values);
-        figure(title, Charts.bar(nextChartId(), xLabel, yLabel, one), null);
+        figure(title, Charts.bar(nextChartId(), title, xLabel, yLabel, one), null);
         return this;
     }
 
@@ -128,7 +128,7 @@ public final class HtmlReport {
      */
     public HtmlReport groupedBarChart(String title, String xLabel, String yLabel,
                                       Map<String, ? extends Map<String, Double>> groups) {
-        figure(title, Charts.bar(nextChartId(), xLabel, yLabel, groups), null);
+        figure(title, Charts.bar(nextChartId(), title, xLabel, yLabel, groups), null);
         return this;
     }
 

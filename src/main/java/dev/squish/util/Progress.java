@@ -25,7 +25,8 @@ import me.tongfei.progressbar.ProgressBarStyle;
  * every {@value #PLAIN_INTERVAL_SECONDS} seconds, plus one line when done. {@link #setQuiet}
  * silences everything (for {@code --json} and tests). The environment variable
  * {@code SQUISH_PROGRESS=bar|plain|off} overrides the choice. {@link #step} and {@link #stepBy}
- * may be called from several threads at once.
+ * may be called from several threads at once. Use one Progress at a time: two live bars on one
+ * terminal overwrite each other, so report an inner loop through {@link #message} instead.
  */
 public final class Progress implements AutoCloseable {
     static final int PLAIN_INTERVAL_SECONDS = 5;

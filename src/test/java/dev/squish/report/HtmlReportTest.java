@@ -72,6 +72,9 @@ class HtmlReportTest {
             assertFalse(lower.contains(bad), "external reference: " + bad);
         }
         assertTrue(html.contains("1 point not shown"), "omitted infinite point is reported");
+        // the only http strings left are the SVG namespace name (an identifier, never fetched)
+        assertEquals(count(html, "http"), count(html, "xmlns='http://www.w3.org/2000/svg'"));
+        assertTrue(html.contains("role='img' aria-label='Perplexity vs sparsity'"));
         try (Stream<Path> files = Files.list(f.getParent())) {
             assertEquals(List.of(f), files.toList(), "no temporary files left behind");
         }
