@@ -24,6 +24,9 @@ public final class WeightFormats {
         // Compact formats always store [out, in]; transposed only applies to plain HF tensors.
         if (fmt.equals(Bf16DenseLinear.FORMAT)) return Bf16DenseLinear.read(st, prefix);
         if (QuantizedLinear.parseFormat(fmt) != null) return QuantizedLinear.read(st, prefix, fmt);
+        if (fmt.equals(SparseLinear.FORMAT)) return SparseLinear.read(st, prefix);
+        if (NMSparseLinear.parseFormat(fmt) != null) return NMSparseLinear.read(st, prefix, fmt);
+        if (fmt.equals(LowRankLinear.FORMAT)) return LowRankLinear.read(st, prefix);
         throw new SquishException(st.files().get(0) + ": weight " + prefix + " has unknown format '" + fmt + "'");
     }
 
