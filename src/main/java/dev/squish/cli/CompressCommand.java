@@ -61,7 +61,7 @@ final class CompressCommand implements Callable<Integer> {
         if ((method == null) == (recipe == null)) throw new SquishException("give exactly one of --method or --recipe");
         if (sym != null && asym != null) throw new SquishException("give at most one of --sym and --asym");
         Map<String, Object> cal = new LinkedHashMap<>();
-        cal.put("file", calibration);
+        cal.put("file", calibration == null ? null : calibration.toString());
         cal.put("samples", samples);
         cal.put("seq_len", seqLen);
         cal.put("sampling", sampling);
