@@ -59,10 +59,12 @@ public final class KernelBench {
         cases.add(new Object[]{"int4-g32", (Supplier<Linear>) () -> QuantizedLinear.quantizeRtn(w, rows, cols, 4, 32, false)});
         cases.add(new Object[]{"lowrank k=" + rows / 8, (Supplier<Linear>) () -> LowRankLinear.of(
                 Arrays.copyOf(w, rows * (rows / 8)), Arrays.copyOf(w, (rows / 8) * cols), rows, rows / 8, cols)});
-        addExtraCases(cases, w, w50, w24, rows, cols);
+        cases.add(new Object[]{"sparse50+int8-g128", (Supplier<Linear>) () -> SparseQuantizedLinear.quantizeRtn(w50, rows, cols, 8, 128, false)});
+        cases.add(new Object[]{"sparse50+int4-g128", (Supplier<Linear>) () -> SparseQuantizedLinear.quantizeRtn(w50, rows, cols, 4, 128, false)});
+        cases.add(new Object[]{"int4-g128+0.5% out", (Supplier<Linear>) () -> OutlierLinear.fromDense(w, rows, cols, 4, 128, false, 0.005)});
 
         Linear[] dense = copies(() -> new DenseLinear(rows, cols, w), footprint);
-        System.out.printf("%-16s %8s %10s %8s %10s %8s%s%n", "format", "MiB", "ms/matvec", "GB/s", "dense ms", "speedup",
+        System.out.printf("%-20s %8s %10s %8s %10s %8s%s%n", "format", "MiB", "ms/matvec", "GB/s", "dense ms", "speedup",
                 n > 1 ? "  ms/matmul  dense ms  speedup" : "");
         int repeat = Integer.getInteger("bench.repeat", 1);
         for (int rep = 0; rep < repeat; rep++) for (Object[] c : cases) {
@@ -76,7 +78,7 @@ public final class KernelBench {
                 double[] tm = timed(ls, dense, n);
                 mm = String.format("  %9.3f %9.3f %7.2fx", tm[0], tm[1], tm[2]);
             }
-            System.out.printf("%-16s %8.2f %10.3f %8.1f %10.3f %7.2fx%s%n", name, ls[0].bytes() / 1048576.0, t[0],
+            System.out.printf("%-20s %8.2f %10.3f %8.1f %10.3f %7.2fx%s%n", name, ls[0].bytes() / 1048576.0, t[0],
                     ls[0].bytes() / t[0] / 1e6, t[1], t[2], mm);
         }
     }
@@ -89,10 +91,6 @@ public final class KernelBench {
         ls[0] = first;
         for (int i = 1; i < n; i++) ls[i] = make.get();
         return ls;
-    }
-
-    /** Hook for formats added later (kept separate so the table above stays readable). */
-    private static void addExtraCases(List<Object[]> cases, float[] w, float[] w50, float[] w24, int rows, int cols) {
     }
 
     /**
