@@ -84,12 +84,14 @@ final class BenchCommand implements Callable<Integer> {
         StringBuilder sb = new StringBuilder();
         sb.append(String.format("%s, %d threads, memory bandwidth %.1f GB/s; decode: %d tokens after an 8-token prompt, prefill: %d tokens; median of %d%s%n",
                 r.model(), r.threads(), r.bandwidthGBs(), r.tokens(), r.prefill(), r.reps(), r.denseHead() ? "; head kept float32" : ""));
-        sb.append(String.format("%-8s %-15s %10s %12s %8s %10s %12s%n", "engine", "format", "weights MB", "decode tok/s", "speedup", "% of bound", "prefill tok/s"));
+        sb.append(String.format("%-8s %-15s %10s %12s %8s %10s %13s %13s %8s%n", "engine", "format", "weights MB", "decode tok/s", "speedup",
+                "% of bound", "prefill tok/s", "decode (cpu)", "speedup"));
         for (Bench.Row x : r.rows())
-            sb.append(String.format("%-8s %-15s %10.1f %12.2f %7.2fx %9.0f%% %12.1f%n", x.engine(), x.format(), x.weightBytes() / 1e6,
-                    x.decodeTps(), x.speedup(), x.percentOfBound(), x.prefillTps()));
+            sb.append(String.format("%-8s %-15s %10.1f %12.2f %7.2fx %9.0f%% %13.1f %13.2f %7.2fx%n", x.engine(), x.format(), x.weightBytes() / 1e6,
+                    x.decodeTps(), x.speedup(), x.percentOfBound(), x.prefillTps(), x.decodeCpuTps(), x.cpuSpeedup()));
         for (String n : r.notes()) sb.append("note: ").append(n).append('\n');
-        sb.append("(weights MB: bytes read per decoded token, every linear and the head; bound: bandwidth / those bytes)");
+        sb.append("(weights MB: bytes read per decoded token, every linear and the head; bound: bandwidth / those bytes;\n"
+                + " decode (cpu): tokens per (process CPU seconds / threads), an estimate for an idle machine when others share the cores)");
         return sb.toString();
     }
 
@@ -113,6 +115,8 @@ final class BenchCommand implements Callable<Integer> {
             m.put("speedup", num(x.speedup()));
             m.put("bound_tokens_per_s", num(x.boundTps()));
             m.put("percent_of_bound", num(x.percentOfBound()));
+            m.put("decode_tokens_per_cpu_s", num(x.decodeCpuTps()));
+            m.put("cpu_speedup", num(x.cpuSpeedup()));
             rows.add(m);
         }
         o.put("rows", rows);

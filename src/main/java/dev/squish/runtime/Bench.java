@@ -30,28 +30,35 @@ public final class Bench {
 
     /** One line of the table. Speeds are tokens per second; NaN where not measured. */
     public record Row(String engine, String format, long weightBytes, double decodeTps, double prefillTps,
-                      double speedup, double boundTps, double percentOfBound, String note) {
-        Row withSpeedup(double dense) { return new Row(engine, format, weightBytes, decodeTps, prefillTps, decodeTps / dense, boundTps, percentOfBound, note); }
+                      double speedup, double boundTps, double percentOfBound, double decodeCpuTps, double cpuSpeedup) {
+        Row withSpeedup(Row dense) {
+            return new Row(engine, format, weightBytes, decodeTps, prefillTps, decodeTps / dense.decodeTps, boundTps, percentOfBound,
+                    decodeCpuTps, decodeCpuTps / dense.decodeCpuTps);
+        }
     }
 
     public record Result(String model, int threads, double bandwidthGBs, int tokens, int prefill, int reps,
                          boolean denseHead, List<Row> rows, List<String> notes) {}
 
-    /** Speed of one built model: decode and prefill tokens per second. */
-    public record Speed(double decodeTps, double prefillTps) {}
+    /** Speed of one built model: decode and prefill tokens per second (wall clock), decode from CPU time. */
+    public record Speed(double decodeTps, double prefillTps, double decodeCpuTps) {}
 
-    /** Prompt and decode measurement shared by Squish and the peer: token ids and repetitions. */
+    /**
+     * A model being measured, Squish's or the peer's, behind the same two calls so that both are
+     * timed by the same code: start a fresh sequence with a prompt (prefill), then decode one
+     * greedy token at a time.
+     */
     public interface Engine {
-        /** Runs a prefill of prompt, then decodes steps tokens greedily; returns seconds of the decode part, and stores the prefill seconds in prefillSeconds[0]. */
-        double run(int[] prompt, int steps, double[] prefillSeconds);
+        void start(int[] prompt);
+
+        void step();
     }
 
     public static Result run(BenchModel src, Options o, PrintWriter log) {
-        // inside a dedicated pool (--threads) the kernels fork into that pool
-        int threads = java.util.concurrent.ForkJoinTask.inForkJoinPool()
-                ? java.util.concurrent.ForkJoinTask.getPool().getParallelism() : dev.squish.util.Parallel.threads();
+        int threads = threads();
         log.printf("bench: %s, %d threads%n", src.name(), threads);
-        double bw = MemoryBandwidth.measure(o.bandwidthBytes(), 5);
+        // best of many passes: on a shared machine single passes are often slowed by other processes
+        double bw = MemoryBandwidth.measure(o.bandwidthBytes(), o.bandwidthBytes() >= (1L << 30) ? 20 : 5);
         log.printf("memory read bandwidth: %.1f GB/s%n", bw / 1e9);
         List<Row> rows = new ArrayList<>();
         List<String> notes = new ArrayList<>();
@@ -62,20 +69,19 @@ public final class Bench {
                 long bytes = bytesPerToken(m);
                 log.printf("%s: built in %.1f s, %.1f MB of weights per token; measuring...%n", f.id, (System.nanoTime() - t0) / 1e9, bytes / 1e6);
                 Speed s = measure(squish(m), vocab, o);
-                rows.add(row("squish", f.id, bytes, s, bw, ""));
-                log.printf("%s: decode %.2f tokens/s, prefill %.1f tokens/s%n", f.id, s.decodeTps(), s.prefillTps());
+                rows.add(row("squish", f.id, bytes, s, bw));
+                log.printf("%s: decode %.2f tokens/s (%.2f from CPU time), prefill %.1f tokens/s%n", f.id, s.decodeTps(), s.decodeCpuTps(), s.prefillTps());
             }
         }
         if (o.peer()) rows.addAll(JlamaPeer.run(src, o, bw, notes, log));
-        double dense = rows.stream().filter(r -> r.engine().equals("squish") && r.format().equals(BenchFormat.DENSE_F32.id))
-                .mapToDouble(Row::decodeTps).findFirst().orElse(Double.NaN);
+        Row dense = rows.stream().filter(r -> r.engine().equals("squish") && r.format().equals(BenchFormat.DENSE_F32.id)).findFirst().orElseThrow();
         rows.replaceAll(r -> r.withSpeedup(dense));
         return new Result(src.name(), threads, bw / 1e9, o.tokens(), o.prefill(), o.reps(), o.denseHead(), rows, notes);
     }
 
-    static Row row(String engine, String format, long bytes, Speed s, double bandwidth, String note) {
+    static Row row(String engine, String format, long bytes, Speed s, double bandwidth) {
         double bound = bandwidth / bytes;
-        return new Row(engine, format, bytes, s.decodeTps(), s.prefillTps(), Double.NaN, bound, 100 * s.decodeTps() / bound, note);
+        return new Row(engine, format, bytes, s.decodeTps(), s.prefillTps(), Double.NaN, bound, 100 * s.decodeTps() / bound, s.decodeCpuTps(), Double.NaN);
     }
 
     /** Weight bytes one decode step reads: every linear of every block and the head. */
@@ -85,37 +91,59 @@ public final class Bench {
         return n;
     }
 
-    /** Squish's decode loop: prefill with forwardLast, then greedy single-token steps. */
+    /** Squish's generation loop: prefill with forwardLast, then greedy single-token steps through the KV cache. */
     public static Engine squish(Model m) {
-        return (prompt, steps, prefillSeconds) -> {
-            KVCache cache = m.newCache(prompt.length + steps + 1);
-            long t0 = System.nanoTime();
-            float[] logits = m.forwardLast(prompt, 0, cache);
-            long t1 = System.nanoTime();
-            int pos = prompt.length;
-            for (int i = 0; i < steps; i++) logits = m.forwardLast(new int[]{Generator.argmax(logits)}, pos++, cache);
-            long t2 = System.nanoTime();
-            prefillSeconds[0] = (t1 - t0) / 1e9;
-            return (t2 - t1) / 1e9;
+        return new Engine() {
+            KVCache cache;
+            float[] logits;
+            int pos;
+
+            @Override public void start(int[] prompt) {
+                cache = m.newCache(prompt.length + 1024);
+                logits = m.forwardLast(prompt, 0, cache);
+                pos = prompt.length;
+            }
+
+            @Override public void step() { logits = m.forwardLast(new int[]{Generator.argmax(logits)}, pos++, cache); }
         };
     }
 
     /**
-     * Warm-up, then the median of o.reps() decode runs (a short prompt, then o.tokens() steps) and
-     * of o.reps() prefills of o.prefill() tokens.
+     * Warm-up, then the median of o.reps() decode runs (an 8-token prompt, then o.tokens() steps)
+     * and of o.reps() prefills of o.prefill() tokens. Decode is also timed in process CPU time
+     * (all threads), which a shared machine's other processes inflate far less than wall time:
+     * tokens / (CPU seconds / threads) estimates the speed on an otherwise idle machine.
      */
     public static Speed measure(Engine e, int vocab, Options o) {
         int[] shortPrompt = prompt(8, vocab, 1), longPrompt = prompt(o.prefill(), vocab, 2);
-        double[] pre = new double[1];
-        e.run(shortPrompt, Math.min(4, o.tokens()), pre);       // warm-up: compile the decode path
-        e.run(prompt(Math.min(o.prefill(), 32), vocab, 3), 1, pre);  // and the prefill path
-        double[] decode = new double[o.reps()], prefill = new double[o.reps()];
+        int threads = threads();
+        e.start(shortPrompt);                                // warm-up: compile the decode path
+        for (int i = 0; i < Math.min(4, o.tokens()); i++) e.step();
+        e.start(prompt(Math.min(o.prefill(), 32), vocab, 3)); // and the prefill path
+        double[] decode = new double[o.reps()], cpu = new double[o.reps()], prefill = new double[o.reps()];
         for (int r = 0; r < o.reps(); r++) {
-            decode[r] = o.tokens() / e.run(shortPrompt, o.tokens(), pre);
-            e.run(longPrompt, 0, pre);
-            prefill[r] = o.prefill() / pre[0];
+            e.start(shortPrompt);
+            long c0 = cpuNanos(), t0 = System.nanoTime();
+            for (int i = 0; i < o.tokens(); i++) e.step();
+            long t1 = System.nanoTime(), c1 = cpuNanos();
+            decode[r] = o.tokens() / ((t1 - t0) / 1e9);
+            cpu[r] = c1 > c0 ? o.tokens() / ((c1 - c0) / 1e9 / threads) : Double.NaN;
+            long p0 = System.nanoTime();
+            e.start(longPrompt);
+            prefill[r] = o.prefill() / ((System.nanoTime() - p0) / 1e9);
         }
-        return new Speed(median(decode), median(prefill));
+        return new Speed(median(decode), median(prefill), median(cpu));
+    }
+
+    static int threads() {
+        // inside a dedicated pool (--threads) the kernels fork into that pool
+        return java.util.concurrent.ForkJoinTask.inForkJoinPool()
+                ? java.util.concurrent.ForkJoinTask.getPool().getParallelism() : dev.squish.util.Parallel.threads();
+    }
+
+    private static long cpuNanos() {
+        return java.lang.management.ManagementFactory.getOperatingSystemMXBean() instanceof com.sun.management.OperatingSystemMXBean os
+                ? os.getProcessCpuTime() : -1;
     }
 
     static int[] prompt(int n, int vocab, long seed) {
