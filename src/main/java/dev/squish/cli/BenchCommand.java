@@ -82,16 +82,16 @@ final class BenchCommand implements Callable<Integer> {
 
     static String table(Bench.Result r) {
         StringBuilder sb = new StringBuilder();
-        sb.append(String.format("%s, %d threads, memory bandwidth %.1f GB/s; decode: %d tokens after an 8-token prompt, prefill: %d tokens; median of %d%s%n",
-                r.model(), r.threads(), r.bandwidthGBs(), r.tokens(), r.prefill(), r.reps(), r.denseHead() ? "; head kept float32" : ""));
-        sb.append(String.format("%-8s %-15s %10s %12s %8s %10s %13s %13s %8s%n", "engine", "format", "weights MB", "decode tok/s", "speedup",
-                "% of bound", "prefill tok/s", "decode (cpu)", "speedup"));
+        sb.append(String.format("%s, %d threads, memory bandwidth %.1f GB/s (%.1f from CPU time); decode: %d tokens after an 8-token prompt, prefill: %d tokens; median of %d%s%n",
+                r.model(), r.threads(), r.bandwidthGBs(), r.bandwidthCpuGBs(), r.tokens(), r.prefill(), r.reps(), r.denseHead() ? "; head kept float32" : ""));
+        sb.append(String.format("%-8s %-15s %10s %12s %8s %10s %13s | %12s %8s %10s%n", "engine", "format", "weights MB", "decode tok/s", "speedup",
+                "% of bound", "prefill tok/s", "decode (cpu)", "speedup", "% of bound"));
         for (Bench.Row x : r.rows())
-            sb.append(String.format("%-8s %-15s %10.1f %12.2f %7.2fx %9.0f%% %13.1f %13.2f %7.2fx%n", x.engine(), x.format(), x.weightBytes() / 1e6,
-                    x.decodeTps(), x.speedup(), x.percentOfBound(), x.prefillTps(), x.decodeCpuTps(), x.cpuSpeedup()));
+            sb.append(String.format("%-8s %-15s %10.1f %12.2f %7.2fx %9.0f%% %13.1f | %12.2f %7.2fx %9.0f%%%n", x.engine(), x.format(), x.weightBytes() / 1e6,
+                    x.decodeTps(), x.speedup(), x.percentOfBound(), x.prefillTps(), x.decodeCpuTps(), x.cpuSpeedup(), x.cpuPercentOfBound()));
         for (String n : r.notes()) sb.append("note: ").append(n).append('\n');
         sb.append("(weights MB: bytes read per decoded token, every linear and the head; bound: bandwidth / those bytes;\n"
-                + " decode (cpu): tokens per (process CPU seconds / threads), an estimate for an idle machine when others share the cores)");
+                + " after |: the same from process CPU time (tokens or bytes per CPU second x threads), an estimate for an idle machine when others share the cores)");
         return sb.toString();
     }
 
@@ -100,6 +100,7 @@ final class BenchCommand implements Callable<Integer> {
         o.put("model", r.model());
         o.put("threads", r.threads());
         o.put("bandwidth_gb_s", r.bandwidthGBs());
+        o.put("bandwidth_cpu_gb_s", num(r.bandwidthCpuGBs()));
         o.put("decode_tokens", r.tokens());
         o.put("prefill_tokens", r.prefill());
         o.put("reps", r.reps());
@@ -117,6 +118,7 @@ final class BenchCommand implements Callable<Integer> {
             m.put("percent_of_bound", num(x.percentOfBound()));
             m.put("decode_tokens_per_cpu_s", num(x.decodeCpuTps()));
             m.put("cpu_speedup", num(x.cpuSpeedup()));
+            m.put("cpu_percent_of_bound", num(x.cpuPercentOfBound()));
             rows.add(m);
         }
         o.put("rows", rows);

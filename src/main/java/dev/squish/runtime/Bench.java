@@ -30,14 +30,15 @@ public final class Bench {
 
     /** One line of the table. Speeds are tokens per second; NaN where not measured. */
     public record Row(String engine, String format, long weightBytes, double decodeTps, double prefillTps,
-                      double speedup, double boundTps, double percentOfBound, double decodeCpuTps, double cpuSpeedup) {
+                      double speedup, double boundTps, double percentOfBound, double decodeCpuTps, double cpuSpeedup,
+                      double cpuPercentOfBound) {
         Row withSpeedup(Row dense) {
             return new Row(engine, format, weightBytes, decodeTps, prefillTps, decodeTps / dense.decodeTps, boundTps, percentOfBound,
-                    decodeCpuTps, decodeCpuTps / dense.decodeCpuTps);
+                    decodeCpuTps, decodeCpuTps / dense.decodeCpuTps, cpuPercentOfBound);
         }
     }
 
-    public record Result(String model, int threads, double bandwidthGBs, int tokens, int prefill, int reps,
+    public record Result(String model, int threads, double bandwidthGBs, double bandwidthCpuGBs, int tokens, int prefill, int reps,
                          boolean denseHead, List<Row> rows, List<String> notes) {}
 
     /** Speed of one built model: decode and prefill tokens per second (wall clock), decode from CPU time. */
@@ -58,8 +59,9 @@ public final class Bench {
         int threads = threads();
         log.printf("bench: %s, %d threads%n", src.name(), threads);
         // best of many passes: on a shared machine single passes are often slowed by other processes
-        double bw = MemoryBandwidth.measure(o.bandwidthBytes(), o.bandwidthBytes() >= (1L << 30) ? 20 : 5);
-        log.printf("memory read bandwidth: %.1f GB/s%n", bw / 1e9);
+        MemoryBandwidth.Result bwr = MemoryBandwidth.measure(o.bandwidthBytes(), o.bandwidthBytes() >= (1L << 30) ? 20 : 5, threads);
+        double bw = bwr.wall();
+        log.printf("memory read bandwidth: %.1f GB/s (%.1f GB/s from CPU time)%n", bw / 1e9, bwr.cpu() / 1e9);
         List<Row> rows = new ArrayList<>();
         List<String> notes = new ArrayList<>();
         int vocab = src.config().vocab();
@@ -69,19 +71,20 @@ public final class Bench {
                 long bytes = bytesPerToken(m);
                 log.printf("%s: built in %.1f s, %.1f MB of weights per token; measuring...%n", f.id, (System.nanoTime() - t0) / 1e9, bytes / 1e6);
                 Speed s = measure(squish(m), vocab, o);
-                rows.add(row("squish", f.id, bytes, s, bw));
+                rows.add(row("squish", f.id, bytes, s, bwr));
                 log.printf("%s: decode %.2f tokens/s (%.2f from CPU time), prefill %.1f tokens/s%n", f.id, s.decodeTps(), s.decodeCpuTps(), s.prefillTps());
             }
         }
-        if (o.peer()) rows.addAll(JlamaPeer.run(src, o, bw, notes, log));
+        if (o.peer()) rows.addAll(JlamaPeer.run(src, o, bwr, notes, log));
         Row dense = rows.stream().filter(r -> r.engine().equals("squish") && r.format().equals(BenchFormat.DENSE_F32.id)).findFirst().orElseThrow();
         rows.replaceAll(r -> r.withSpeedup(dense));
-        return new Result(src.name(), threads, bw / 1e9, o.tokens(), o.prefill(), o.reps(), o.denseHead(), rows, notes);
+        return new Result(src.name(), threads, bw / 1e9, bwr.cpu() / 1e9, o.tokens(), o.prefill(), o.reps(), o.denseHead(), rows, notes);
     }
 
-    static Row row(String engine, String format, long bytes, Speed s, double bandwidth) {
-        double bound = bandwidth / bytes;
-        return new Row(engine, format, bytes, s.decodeTps(), s.prefillTps(), Double.NaN, bound, 100 * s.decodeTps() / bound, s.decodeCpuTps(), Double.NaN);
+    static Row row(String engine, String format, long bytes, Speed s, MemoryBandwidth.Result bw) {
+        double bound = bw.wall() / bytes, cpuBound = bw.cpu() / bytes;
+        return new Row(engine, format, bytes, s.decodeTps(), s.prefillTps(), Double.NaN, bound, 100 * s.decodeTps() / bound,
+                s.decodeCpuTps(), Double.NaN, 100 * s.decodeCpuTps() / cpuBound);
     }
 
     /** Weight bytes one decode step reads: every linear of every block and the head. */
@@ -141,10 +144,7 @@ public final class Bench {
                 ? java.util.concurrent.ForkJoinTask.getPool().getParallelism() : dev.squish.util.Parallel.threads();
     }
 
-    private static long cpuNanos() {
-        return java.lang.management.ManagementFactory.getOperatingSystemMXBean() instanceof com.sun.management.OperatingSystemMXBean os
-                ? os.getProcessCpuTime() : -1;
-    }
+    private static long cpuNanos() { return MemoryBandwidth.cpuNanos(); }
 
     static int[] prompt(int n, int vocab, long seed) {
         SplittableRandom r = new SplittableRandom(seed);

@@ -40,7 +40,7 @@ final class JlamaPeer {
 
     static final String[] VARIANTS = {"F32", "Q8", "Q4"};
 
-    static List<Bench.Row> run(BenchModel src, Bench.Options o, double bandwidth, List<String> notes, PrintWriter log) {
+    static List<Bench.Row> run(BenchModel src, Bench.Options o, MemoryBandwidth.Result bandwidth, List<String> notes, PrintWriter log) {
         List<Bench.Row> rows = new ArrayList<>();
         ModelConfig c = src.config();
         if (c.family() != ModelConfig.Family.LLAMA) {
@@ -91,7 +91,7 @@ final class JlamaPeer {
         return rows;
     }
 
-    private static Bench.Row measure(Path folder, String variant, BenchModel src, Bench.Options o, double bandwidth, PrintWriter log) {
+    private static Bench.Row measure(Path folder, String variant, BenchModel src, Bench.Options o, MemoryBandwidth.Result bandwidth, PrintWriter log) {
         ModelConfig c = src.config();
         boolean quantized = !variant.equals("F32");
         // Jlama's documented set-up for its quantized models: float32 activations, int8 for Q4 matmuls

@@ -22,8 +22,14 @@ public final class MemoryBandwidth {
     private static final long CHUNK = 1L << 20;
     private static volatile float sink;
 
-    /** Best-of-passes read bandwidth in bytes per second over an array of the given size. */
-    public static double measure(long bytes, int passes) {
+    /**
+     * Read bandwidth in bytes per second: wall = the best pass; cpu = all passes' bytes per
+     * (process CPU seconds / threads), which other processes on a shared machine distort less.
+     */
+    public record Result(double wall, double cpu) {}
+
+    /** Streams an array of the given size passes times with the given number of threads working. */
+    public static Result measure(long bytes, int passes, int threads) {
         long size = Math.max(CHUNK, bytes / CHUNK * CHUNK);
         try (Arena arena = Arena.ofShared()) {
             MemorySegment seg = arena.allocate(size, 64);
@@ -31,7 +37,10 @@ public final class MemoryBandwidth {
             for (long o = 0; o < size; o += 4096) seg.set(java.lang.foreign.ValueLayout.JAVA_BYTE, o, (byte) 1);
             int chunks = (int) (size / CHUNK);
             double best = 0;
-            for (int p = 0; p < passes; p++) {
+            long cpu0 = 0;
+            int warm = 3;   // passes before the CPU clock starts: JIT compilation runs on other threads then
+            for (int p = 0; p < warm + passes; p++) {
+                if (p == warm) cpu0 = cpuNanos();
                 float[] sums = new float[chunks];
                 long t0 = System.nanoTime();
                 Parallel.forRange(chunks, 1, (c0, c1) -> {
@@ -43,8 +52,14 @@ public final class MemoryBandwidth {
                 sink += s;
                 best = Math.max(best, size / (dt / 1e9));
             }
-            return best;
+            long cpu = cpuNanos() - cpu0;
+            return new Result(best, cpu > 0 ? (double) size * passes / (cpu / 1e9 / threads) : Double.NaN);
         }
+    }
+
+    static long cpuNanos() {
+        return java.lang.management.ManagementFactory.getOperatingSystemMXBean() instanceof com.sun.management.OperatingSystemMXBean os
+                ? os.getProcessCpuTime() : -1;
     }
 
     private static float sum(MemorySegment seg, long off, long len) {
