@@ -93,49 +93,68 @@ final class CompressCommand implements Callable<Integer> {
         String calText = calibration != null ? Common.readText(calibration, "--calibration") : null;
         String evalText = eval != null ? Common.readText(eval, "--eval") : null;
         long t0 = System.nanoTime();
-        try (Model m = Model.load(model)) {
-            long paramsBefore = m.parameters(), bytesBefore = m.bytes();
-            Tokenizer tok = Tokenizer.load(model);
-            int L = seqLen != null ? seqLen : Math.min(256, m.maxPositions());
+        Map<String, String> meta = new LinkedHashMap<>();
+        meta.put("squish.recipe", String.join(" then ", stages.stream().map(s -> s.method().describe()).toList()));
+        Path written;
+        List<LayerReport> reports;
+        long paramsBefore, bytesBefore, paramsAfter, bytesAfter;
+        int L;
+        Tokenizer tok;
+        // Crash safety and bounded memory (docs/robustness.md): the output is assembled in a
+        // temporary folder beside the target and renamed into place when complete, and each block
+        // is written out and released as soon as it is compressed.
+        try (Model m = Model.load(model); ModelWriter.Output out = ModelWriter.Output.create(model, output, force)) {
+            paramsBefore = m.parameters();
+            bytesBefore = m.bytes();
+            tok = Common.tokenizer(model, m);
+            L = seqLen != null ? seqLen : Math.min(256, m.maxPositions());
             if (L > m.maxPositions()) throw new SquishException("--seq-len " + L + " exceeds the model's context of " + m.maxPositions());
             int[][] windows = calText == null ? null : Sampler.sample(tok.encode(calText), samples, L, sampling.equals("random"), seed);
-            BlockPipeline pipeline = new BlockPipeline(m, stages);
-            List<LayerReport> reports = pipeline.run(windows);
-            Map<String, String> meta = new LinkedHashMap<>();
-            meta.put("squish.recipe", String.join(" then ", stages.stream().map(s -> s.method().describe()).toList()));
-            Path written = ModelWriter.write(m, output, dense, force, meta);
-            double seconds = (System.nanoTime() - t0) / 1e9;
-            Perplexity.Result ppl = null;
-            if (evalText != null) ppl = Perplexity.evaluate(m, tok.encode(evalText), L);
-            printTable(spec.commandLine().getErr(), reports);
-            Map<String, Object> res = new LinkedHashMap<>();
-            res.put("output", written.toString());
-            res.put("method", meta.get("squish.recipe"));
-            res.put("parameters", m.parameters());
-            res.put("parameters_before", paramsBefore);
-            res.put("bytes", m.bytes());
-            res.put("bytes_before", bytesBefore);
-            res.put("seconds", seconds);
-            if (ppl != null) res.put("perplexity", ppl.perplexity());
-            List<Map<String, Object>> layers = new ArrayList<>();
-            for (LayerReport r : reports) {
-                Map<String, Object> x = new LinkedHashMap<>();
-                x.put("block", r.block()); x.put("linear", r.linear()); x.put("method", r.method()); x.put("format", r.format());
-                x.put("shape", List.of(r.rows(), r.cols())); x.put("parameters", r.parameters()); x.put("bytes", r.bytes());
-                x.put("sparsity", r.sparsity()); x.put("relative_error", Double.isNaN(r.relativeError()) ? null : r.relativeError());
-                x.put("seconds", r.seconds());
-                layers.add(x);
+            ModelWriter.copyConfig(model, out.dir());
+            try (ModelWriter.Streaming w = new ModelWriter.Streaming(m, out.dir().resolve(dev.squish.formats.SafeTensors.SQUISH_FILE), meta)) {
+                reports = new BlockPipeline(m, stages).run(windows, w::block);
+                w.finish();
             }
-            res.put("layers", layers);
-            var out = spec.commandLine().getOut();
-            if (json) out.println(Common.json(res));
-            else {
-                out.printf("wrote %s: %s; %,d -> %,d parameters, %,d -> %,d bytes, %.1f s%n", written, meta.get("squish.recipe"),
-                        paramsBefore, m.parameters(), bytesBefore, m.bytes(), seconds);
-                if (ppl != null) out.printf("perplexity %.4f%n", ppl.perplexity());
+            paramsAfter = m.parameters();
+            bytesAfter = m.bytes();
+            if (dense) {
+                try (Model c = Model.load(out.dir())) { ModelWriter.writeDense(c, out.dir().resolve("model.safetensors")); }
             }
-            return 0;
+            written = out.commit();
         }
+        double seconds = (System.nanoTime() - t0) / 1e9;
+        Perplexity.Result ppl = null;
+        if (evalText != null) {
+            try (Model c = Model.load(written)) { ppl = Perplexity.evaluate(c, tok.encode(evalText), L); }
+        }
+        printTable(spec.commandLine().getErr(), reports);
+        Map<String, Object> res = new LinkedHashMap<>();
+        res.put("output", written.toString());
+        res.put("method", meta.get("squish.recipe"));
+        res.put("parameters", paramsAfter);
+        res.put("parameters_before", paramsBefore);
+        res.put("bytes", bytesAfter);
+        res.put("bytes_before", bytesBefore);
+        res.put("seconds", seconds);
+        if (ppl != null) res.put("perplexity", ppl.perplexity());
+        List<Map<String, Object>> layers = new ArrayList<>();
+        for (LayerReport r : reports) {
+            Map<String, Object> x = new LinkedHashMap<>();
+            x.put("block", r.block()); x.put("linear", r.linear()); x.put("method", r.method()); x.put("format", r.format());
+            x.put("shape", List.of(r.rows(), r.cols())); x.put("parameters", r.parameters()); x.put("bytes", r.bytes());
+            x.put("sparsity", r.sparsity()); x.put("relative_error", Double.isNaN(r.relativeError()) ? null : r.relativeError());
+            x.put("seconds", r.seconds());
+            layers.add(x);
+        }
+        res.put("layers", layers);
+        var out = spec.commandLine().getOut();
+        if (json) out.println(Common.json(res));
+        else {
+            out.printf("wrote %s: %s; %,d -> %,d parameters, %,d -> %,d bytes, %.1f s%n", written, meta.get("squish.recipe"),
+                    paramsBefore, paramsAfter, bytesBefore, bytesAfter, seconds);
+            if (ppl != null) out.printf("perplexity %.4f%n", ppl.perplexity());
+        }
+        return 0;
     }
 
     static void printTable(PrintWriter err, List<LayerReport> reports) {
