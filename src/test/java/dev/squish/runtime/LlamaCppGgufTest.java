@@ -33,7 +33,7 @@ class LlamaCppGgufTest {
     static final Path LLAMA = Path.of("fixtures/models/kjv-llama-tiny");
     static final String PROMPT = "In the beginning God created";
 
-    Path f32, q8;
+    Path f32, q8, q4;
     int[] refIds;
     float[] refLogits;
     int vocab;
@@ -46,6 +46,8 @@ class LlamaCppGgufTest {
         q8 = dir.resolve("kjv-q8_0.gguf");
         GgufExport.export(LLAMA, f32, GgufExport.Type.F32);
         GgufExport.export(LLAMA, q8, GgufExport.Type.Q8_0);
+        q4 = dir.resolve("kjv-q4_0.gguf");
+        GgufExport.export(LLAMA, q4, GgufExport.Type.Q4_0);
         try (SafeTensors ref = SafeTensors.open(LLAMA.resolve("reference_logits.safetensors"))) {
             refIds = ref.get("input_ids").toIntArray();
             refLogits = ref.get("logits").toFloatArray();
@@ -151,12 +153,15 @@ class LlamaCppGgufTest {
     }
 
     @Test void llamaCppPredictionsMatchTheHuggingFaceLogits() {
-        int[] f, q;
+        int[] f, q, q4r;
         try (LlamaModel m = load(f32)) { f = agreement(m, 1e-3); }
         try (LlamaModel m = load(q8)) { q = agreement(m, 0.5); }
-        System.out.printf("llama.cpp next-token agreement with HF argmax: F32 %d/%d, Q8_0 %d/%d%n", f[0], f[1], q[0], q[1]);
+        try (LlamaModel m = load(q4)) { q4r = agreement(m, 0.5); }
+        System.out.printf("llama.cpp next-token agreement with HF argmax: F32 %d/%d, Q8_0 %d/%d, Q4_0 %d/%d%n", f[0], f[1], q[0], q[1], q4r[0], q4r[1]);
         assertTrue(f[1] >= 50, "enough positions checked: " + f[1]);
         assertEquals(f[1], f[0], "F32 GGUF in llama.cpp picks the HF argmax at every checked position");
         assertTrue(q[0] >= 0.9 * q[1], "Q8_0 agrees at >= 90% of clear-cut positions: " + q[0] + "/" + q[1]);
+        // 4-bit weights move logits more, but a wrong nibble order or scale would collapse this
+        assertTrue(q4r[0] >= 0.7 * q4r[1], "Q4_0 agrees at >= 70% of clear-cut positions: " + q4r[0] + "/" + q4r[1]);
     }
 }
