@@ -30,7 +30,7 @@ import java.util.function.Supplier;
  * and offsets are known up front from shapes and types. The file is written next to the target
  * under a temporary name and moved into place when complete.
  */
-public final class GgufWriter implements AutoCloseable {
+public final class GgufWriter {
     public static final int MAGIC = 0x46554747; // "GGUF" read as a little-endian uint32
     public static final int VERSION = 3;
     public static final int DEFAULT_ALIGNMENT = 32;
@@ -198,10 +198,6 @@ public final class GgufWriter implements AutoCloseable {
                 }
             }
         }
-    }
-
-    @Override public void close() {
-        finished = true;
     }
 
     /** Little-endian primitive output that counts bytes written. */
