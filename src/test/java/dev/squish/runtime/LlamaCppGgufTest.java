@@ -80,7 +80,9 @@ class LlamaCppGgufTest {
     }
 
     static InferenceParameters greedy(String prompt, int n) {
-        return new InferenceParameters(prompt).setTemperature(0f).setRepeatPenalty(1f).setNPredict(n).setSeed(0);
+        return new InferenceParameters(prompt).setTemperature(0f).setRepeatPenalty(1f).setNPredict(n).setSeed(0)
+                // evaluate every request from scratch, so no prediction depends on an earlier request (one run saw 61/64 with prefix caching on)
+                .setCachePrompt(false);
     }
 
     List<String> continuation(LlamaModel m) {
@@ -150,6 +152,61 @@ class LlamaCppGgufTest {
         assertTrue(text.matches("[A-Za-z ,.;:'!?\\n]+"), "English-like KJV text: " + text);
         assertTrue(text.trim().split("\\s+").length >= 8, "several words: " + text);
         assertEquals(a.subList(0, 8), b.subList(0, 8), "Q8_0 and F32 agree on the first 8 greedy tokens");
+    }
+
+    /** Squish's greedy continuation of the prompt on the model as it is. */
+    static String squishContinuation(dev.squish.model.Model m) {
+        dev.squish.formats.Tokenizer tok = dev.squish.formats.Tokenizer.load(LLAMA);
+        int[] out = new Generator(m).generate(tok.encode(PROMPT), Generator.Options.greedy(16), t -> { }).tokens();
+        return tok.decode(out);
+    }
+
+    /** Inverse of {@link GgufExport#permuteRows}: llama.cpp's rotary row order back to Hugging Face's. */
+    static float[] unpermute(float[] w, int heads, int headDim, int cols) {
+        float[] out = new float[w.length];
+        int half = headDim / 2;
+        for (int h = 0; h < heads; h++)
+            for (int i = 0; i < half; i++)
+                for (int j = 0; j < 2; j++) {
+                    int src = h * headDim + i * 2 + j, dst = h * headDim + j * half + i;
+                    System.arraycopy(w, src * cols, out, dst * cols, cols);
+                }
+        return out;
+    }
+
+    /**
+     * The issue's acceptance check: llama.cpp continues the reference prompt with the same greedy
+     * tokens as Squish on the same weights: the original float32 weights for the F32 file, and
+     * for the Q8_0 file the weights as Q8_0 stores them (dequantized from the GGUF file itself).
+     */
+    @Test void llamaCppContinuesLikeSquishOnTheSameWeights() {
+        String llamaF32, llamaQ8;
+        try (LlamaModel m = load(f32)) { llamaF32 = String.join("", continuation(m)); }
+        try (LlamaModel m = load(q8)) { llamaQ8 = String.join("", continuation(m)); }
+        try (dev.squish.model.Model m = dev.squish.model.Model.load(LLAMA)) {
+            assertEquals(squishContinuation(m), llamaF32, "F32: llama.cpp vs Squish");
+        }
+        try (dev.squish.model.Model m = dev.squish.model.Model.load(LLAMA);
+             dev.squish.formats.GgufReader g = dev.squish.formats.GgufReader.open(q8)) {
+            var c = m.config;
+            java.util.function.BiFunction<String, Integer, dev.squish.weights.DenseLinear> read = (name, heads) -> {
+                var t = g.tensor(name);
+                int rows = (int) t.shape()[0], cols = (int) t.shape()[1];
+                float[] w = t.toFloatArray();
+                if (heads != null) w = unpermute(w, heads, c.headDim(), cols);
+                return new dev.squish.weights.DenseLinear(rows, cols, w);
+            };
+            m.embed = read.apply("token_embd.weight", null);
+            m.head = read.apply("output.weight", null);
+            String[][] names = {{"attn_q", "self_attn.q_proj"}, {"attn_k", "self_attn.k_proj"}, {"attn_v", "self_attn.v_proj"},
+                    {"attn_output", "self_attn.o_proj"}, {"ffn_gate", "mlp.gate_proj"}, {"ffn_up", "mlp.up_proj"}, {"ffn_down", "mlp.down_proj"}};
+            for (var b : m.blocks)
+                for (String[] n : names) {
+                    Integer heads = n[0].equals("attn_q") ? Integer.valueOf(c.heads()) : n[0].equals("attn_k") ? Integer.valueOf(c.kvHeads()) : null;
+                    b.linears.put(n[1], read.apply("blk." + b.index + "." + n[0] + ".weight", heads));
+                }
+            assertEquals(squishContinuation(m), llamaQ8, "Q8_0: llama.cpp vs Squish on the Q8_0 weights");
+        }
     }
 
     @Test void llamaCppPredictionsMatchTheHuggingFaceLogits() {
