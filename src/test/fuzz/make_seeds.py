@@ -73,3 +73,24 @@ t2["pre_tokenizer"] = {"type": "Sequence", "pretokenizers": [
 t2["normalizer"] = {"type": "Sequence", "normalizers": [{"type": "NFC"}]}
 t2["model"] = dict(t["model"], merges=[a + " " + b for a, b in merges])
 put("TokenizerFuzzTestInputs/tokenizer", "split-nfc", frame(json.dumps(t2).encode()) + frame(b"") + text.encode())
+
+# recipes: the documented example and small variants.
+put("RecipeFuzzTestInputs/recipe", "example", open("docs/recipe-example.yaml", "rb").read())
+put("RecipeFuzzTestInputs/recipe", "single", b"stages:\n  - method: magnitude\n    sparsity: 0.5\n")
+put("RecipeFuzzTestInputs/recipe", "quant", b"calibration:\n  samples: 8\n  seq_len: 64\n  sampling: sequential\nstages:\n  - method: wanda\n    pattern: \"2:4\"\n  - method: rtn\n    bits: 4\n    group_size: 32\n    layers: \"^self_attn\\\\.\"\n")
+put("RecipeFuzzTestInputs/recipe", "anchors", b"base: &b {method: magnitude, sparsity: 0.3}\nstages: [*b]\n")
+
+# GGUF v3: metadata of several types, an F32 tensor and a Q8_0 tensor.
+def gstr(s): b = s.encode(); return struct.pack("<Q", len(b)) + b
+def gkv(key, typ, payload): return gstr(key) + struct.pack("<I", typ) + payload
+kvs = [gkv("general.architecture", 8, gstr("llama")), gkv("llama.block_count", 4, struct.pack("<I", 1)),
+       gkv("general.alignment", 4, struct.pack("<I", 32)), gkv("llama.rope.freq_base", 6, struct.pack("<f", 10000.0)),
+       gkv("tokenizer.ggml.tokens", 9, struct.pack("<IQ", 8, 2) + gstr("a") + gstr("b"))]
+f32data = struct.pack("<6f", 1, 2, 3, 4, 5, 6)
+q8 = struct.pack("<e", 0.5) + bytes(range(32))
+infos = gstr("a.weight") + struct.pack("<I", 2) + struct.pack("<QQ", 3, 2) + struct.pack("<IQ", 0, 0)
+infos += gstr("b.weight") + struct.pack("<I", 1) + struct.pack("<Q", 32) + struct.pack("<IQ", 8, 32)
+g = struct.pack("<IIQQ", 0x46554747, 3, 2, len(kvs)) + b"".join(kvs) + infos
+g += b"\0" * (-len(g) % 32)
+g += f32data + b"\0" * (32 - len(f32data)) + q8
+put("GgufFuzzTestInputs/gguf", "f32-q8", g)
