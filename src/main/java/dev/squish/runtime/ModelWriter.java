@@ -100,6 +100,7 @@ public final class ModelWriter {
             w.metadata("format", "pt");
             w.metadata("squish.version", "1");
             if (metadata != null) metadata.forEach(w::metadata);
+            if (reshaped(m)) w.metadata("squish.reshaped", "1");
             writeGlobals(m, w);
             for (Block b : m.blocks) {
                 String p = m.arch.blockPrefix(b.index);
@@ -109,6 +110,12 @@ public final class ModelWriter {
             if (!m.tiedHead) m.head.write(m.arch.headName().replace(".weight", ""), w);
             w.finish();
         }
+    }
+
+    /** True when the shapes no longer follow config.json (SliceGPT: sliced widths, shortcut linears). */
+    static boolean reshaped(Model m) {
+        return m.weights.metadata().containsKey("squish.reshaped") || m.width() != m.config.hidden()
+                || m.blocks.stream().anyMatch(b -> b.linears.containsKey("attn_shortcut") || b.linears.containsKey("mlp_shortcut"));
     }
 
     private static void writeGlobals(Model m, SafeTensorsWriter w) {
@@ -123,7 +130,7 @@ public final class ModelWriter {
      * transposed back to [in, out]); compressed matrices are expanded (zeros kept as zeros).
      */
     static void writeDense(Model m, Path file) {
-        if (m.weights.metadata().containsKey("squish.reshaped") || m.blocks.stream().anyMatch(b -> b.linears.containsKey("attn_shortcut")))
+        if (reshaped(m))
             throw new SquishException("--dense: this model's shapes were changed (SliceGPT) and cannot be written as a plain Hugging Face checkpoint");
         try (SafeTensorsWriter w = new SafeTensorsWriter(file)) {
             w.metadata("format", "pt");
