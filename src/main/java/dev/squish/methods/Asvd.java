@@ -2,6 +2,7 @@ package dev.squish.methods;
 
 import dev.squish.calibration.BlockContext;
 import dev.squish.calibration.LinearStats;
+import dev.squish.methods.obs.HessianAccumulator;
 import dev.squish.weights.Linear;
 import dev.squish.weights.LowRankLinear;
 import org.ejml.data.DMatrixRMaj;
@@ -10,7 +11,9 @@ import org.ejml.dense.row.factory.DecompositionFactory_DDRM;
 import org.ejml.interfaces.decomposition.CholeskyDecomposition_F64;
 
 import java.util.ArrayList;
+import java.util.LinkedHashSet;
 import java.util.List;
+import java.util.Set;
 
 /**
  * Activation-aware SVD by SVD-LLM's truncation-aware data whitening (Wang et al. 2024,
@@ -23,9 +26,10 @@ import java.util.List;
  * optimal for the weights instead).
  *
  * <p>Block by block through the calibration pipeline, so each block sees its compressed
- * predecessors' outputs; within a block the statistics are refreshed whenever the next linear's
- * input depends on linears already factorized (q/k/v, then o_proj, then gate/up, then down_proj),
- * so each linear is whitened by the inputs it will actually receive.
+ * predecessors' outputs; within a block, one pass per distinct input (q/k/v, then o_proj, then
+ * gate/up, then down_proj) measures that input through the linears already factorized, so each
+ * linear is whitened by the inputs it will actually receive. Each pass accumulates only the input
+ * it needs.
  *
  * <p>When {@code X X^T} is not positive definite (dead inputs), SVD-LLM adds
  * {@code (-lambda_min + 1e-6) I}; here the 1e-6 is relative to the mean of the diagonal, since H is
@@ -53,26 +57,57 @@ public final class Asvd extends Factorizer {
                 items.add(new RankAllocation.Item(l.rows(), l.cols(), LowRank.singularValues(ws)));
             }
             k = ranks(items);
+            ctx.invalidate();
         }
-        LinearStats previous = null;
-        boolean changed = false;
-        for (int i = 0; i < names.size(); i++) {
-            String name = names.get(i);
+        List<String> remaining = new ArrayList<>(names);
+        while (!remaining.isEmpty()) {
             long t0 = System.nanoTime();
-            LinearStats st = ctx.stats(name);
-            if (changed && st != previous) { // a new input: recompute it through what was factorized so far
-                ctx.invalidate();
-                st = ctx.stats(name);
-                changed = false;
+            // One pass through the block as it is now: the second moment of the next linear's input,
+            // and which other remaining linears read that same input (q/k/v, gate/up).
+            String target = remaining.get(0);
+            Set<String> group = new LinkedHashSet<>(List.of(target));
+            HessianAccumulator[] acc = new HessianAccumulator[1];
+            float[][] last = new float[1][];
+            ctx.forEachSample((name, x, n, cols) -> {
+                if (name.equals(target)) {
+                    if (acc[0] == null) acc[0] = new HessianAccumulator(cols);
+                    acc[0].add(x, n);
+                    last[0] = x;
+                } else if (x == last[0] && remaining.contains(name)) {
+                    group.add(name);
+                }
+            });
+            double[] h = acc[0].hessian();
+            double passSeconds = (System.nanoTime() - t0) / 1e9;
+            for (String name : group) {
+                long t1 = System.nanoTime();
+                Linear l = ctx.block().linear(name);
+                float[] w = l.toDense();
+                int rank = k != null ? k[names.indexOf(name)] : ranks(List.of(new RankAllocation.Item(l.rows(), l.cols(), null)))[0];
+                LowRankLinear c = factorize(w, l.rows(), l.cols(), h, rank);
+                ctx.block().linears.put(name, c);
+                double err = relativeError(w, c.toDense(), l.rows(), l.cols(), h);
+                ctx.report(new LayerReport(name(), ctx.block().index, name, c.format(), c.rows(), c.cols(), c.parameters(), c.bytes(), 0, err,
+                        (System.nanoTime() - t1) / 1e9 + (name.equals(target) ? passSeconds : 0)));
+                remaining.remove(name);
             }
-            Linear l = ctx.block().linear(name);
-            float[] w = l.toDense();
-            int rank = k != null ? k[i] : ranks(List.of(new RankAllocation.Item(l.rows(), l.cols(), null)))[0];
-            LowRankLinear c = factorize(w, l.rows(), l.cols(), st.hessian.hessian(), rank);
-            ctx.replace(name(), name, c, w, (System.nanoTime() - t0) / 1e9);
-            previous = ctx.stats(name);
-            changed = true;
         }
+    }
+
+    /** ||(W - W') X|| / ||W X|| on the calibration inputs, from their second moment h. */
+    static double relativeError(float[] w, float[] w2, int rows, int cols, double[] h) {
+        double num = 0, den = 0;
+        double[] a = new double[cols], d = new double[cols];
+        for (int r = 0; r < rows; r++) {
+            for (int j = 0; j < cols; j++) { a[j] = w[r * cols + j]; d[j] = a[j] - w2[r * cols + j]; }
+            for (int i = 0; i < cols; i++) {
+                double hd = 0, ha = 0;
+                for (int j = 0; j < cols; j++) { hd += h[i * cols + j] * d[j]; ha += h[i * cols + j] * a[j]; }
+                num += d[i] * hd;
+                den += a[i] * ha;
+            }
+        }
+        return den <= 0 ? 0 : Math.sqrt(Math.max(0, num) / den);
     }
 
     /** SVD-LLM's whitened rank-k factorization of w (rows x cols) for inputs with second moment h (cols x cols). */
