@@ -31,8 +31,15 @@ public final class DenseLinear implements Linear {
         this.rows = rows; this.cols = cols; this.w = w;
     }
 
+    /** Copies w into a byte-backed segment (the Vector API reads heap segments only when backed by byte[]). */
     public DenseLinear(int rows, int cols, float[] w) {
-        this(rows, cols, MemorySegment.ofArray(w));
+        this(rows, cols, bytesOf(w));
+    }
+
+    private static MemorySegment bytesOf(float[] w) {
+        MemorySegment seg = MemorySegment.ofArray(new byte[Math.multiplyExact(w.length, 4)]);
+        MemorySegment.copy(w, 0, seg, F32, 0, w.length);
+        return seg;
     }
 
     @Override public int rows() { return rows; }
