@@ -20,8 +20,8 @@ public final class Methods {
             case "magnitude" -> new Magnitude(dbl(o, "sparsity", 0.5), str(o, "pattern", "unstructured"));
             case "wanda" -> new Wanda(dbl(o, "sparsity", 0.5), str(o, "pattern", "unstructured"));
             case "sparsegpt" -> new SparseGpt(dbl(o, "sparsity", 0.5), str(o, "pattern", "unstructured"));
-            case "rtn" -> new Rtn(integer(o, "bits", 8), integer(o, "group_size", 128), bool(o, "sym", true));
-            case "gptq" -> new Gptq(integer(o, "bits", 4), integer(o, "group_size", 128), bool(o, "sym", true), bool(o, "act_order", false));
+            case "rtn" -> new Rtn(integer(o, "bits", 8), integer(o, "group_size", 128), bool(o, "sym", true), dbl(o, "outliers", 0));
+            case "gptq" -> new Gptq(integer(o, "bits", 4), integer(o, "group_size", 128), bool(o, "sym", true), bool(o, "act_order", false), dbl(o, "outliers", 0));
             default -> throw new SquishException("unknown or unavailable method '" + method + "' (known: " + String.join(", ", NAMES) + ")");
         };
     }
