@@ -44,6 +44,7 @@ final class CompressCommand implements Callable<Integer> {
     @Option(names = "--asym") Boolean asym;
     @Option(names = "--act-order", description = "GPTQ: quantize columns in order of decreasing Hessian diagonal.") Boolean actOrder;
     @Option(names = "--outliers", description = "Keep this fraction of each matrix in full precision (dense-and-sparse).") Double outliers;
+    @Option(names = "--clip", negatable = true, description = "AWQ: search a clipping threshold per group (default on; --no-clip to skip).") Boolean clip;
     @Option(names = "--layers", paramLabel = "REGEX", description = "Only linears whose name in the block matches, e.g. 'mlp\\..*'.") String layers;
     @Option(names = "--calibration", paramLabel = "TEXT_FILE") Path calibration;
     @Option(names = "--samples", defaultValue = "128") int samples;
@@ -74,6 +75,7 @@ final class CompressCommand implements Callable<Integer> {
         if (asym != null) o.put("sym", !asym);
         if (actOrder != null) o.put("act_order", actOrder);
         if (outliers != null) o.put("outliers", outliers);
+        if (clip != null) o.put("clip", clip);
         Pattern lp = null;
         if (layers != null) {
             try { lp = Pattern.compile(layers); } catch (PatternSyntaxException e) { throw new SquishException("--layers: invalid regular expression '" + layers + "'"); }
