@@ -43,7 +43,7 @@ public final class BlockContext {
         return out;
     }
 
-    public boolean selected(String linear) { return layers == null || layers.matcher(linear).matches(); }
+    public boolean selected(String linear) { return layers == null || layers.matcher(linear).find(); }
 
     /** Runs the block (as it is now) over every calibration sample, showing each linear's input. */
     public void forEachSample(LinearObserver obs) {

@@ -8,6 +8,9 @@ import dev.squish.methods.CompressionMethod;
 import dev.squish.methods.LayerReport;
 import dev.squish.methods.Methods;
 import dev.squish.model.Model;
+import dev.squish.recipe.CalibrationSpec;
+import dev.squish.recipe.Recipe;
+import dev.squish.recipe.Stage;
 import dev.squish.runtime.ModelWriter;
 import dev.squish.runtime.Perplexity;
 import picocli.CommandLine.Command;
@@ -21,8 +24,6 @@ import java.io.PrintWriter;
 import java.nio.file.Path;
 import java.util.*;
 import java.util.concurrent.Callable;
-import java.util.regex.Pattern;
-import java.util.regex.PatternSyntaxException;
 
 @Command(name = "compress", description = "Compress a model (prune, factorize, quantize) block by block and write a new model folder.")
 final class CompressCommand implements Callable<Integer> {
@@ -47,60 +48,76 @@ final class CompressCommand implements Callable<Integer> {
     @Option(names = "--clip", negatable = true, description = "AWQ: search a clipping threshold per group (default on; --no-clip to skip).") Boolean clip;
     @Option(names = "--layers", paramLabel = "REGEX", description = "Only linears whose name in the block matches, e.g. 'mlp\\..*'.") String layers;
     @Option(names = "--calibration", paramLabel = "TEXT_FILE") Path calibration;
-    @Option(names = "--samples", defaultValue = "128") int samples;
+    @Option(names = "--samples", description = "Calibration windows (default 128).") Integer samples;
     @Option(names = "--seq-len", paramLabel = "L") Integer seqLen;
-    @Option(names = "--sampling", defaultValue = "random", description = "sequential or random (default)") String sampling;
-    @Option(names = "--seed", defaultValue = "0") long seed;
+    @Option(names = "--sampling", description = "sequential or random (default)") String sampling;
+    @Option(names = "--seed", description = "Seed of random sampling (default 0).") Long seed;
     @Option(names = "--dense", description = "Also write model.safetensors, plain float32 tensors that transformers and Jlama load.") boolean dense;
     @Option(names = "--eval", paramLabel = "TEXT_FILE", description = "Also measure the compressed model's perplexity on this text.") Path eval;
     @Option(names = "--force", description = "Replace OUT_DIR if it exists.") boolean force;
     @Option(names = "--json", description = "Print one JSON object on stdout.") boolean json;
 
-    /** One stage as given on the command line or in a recipe. */
-    record StageSpec(String method, Map<String, Object> options, Pattern layers) {}
-
-    List<StageSpec> stages() {
+    /** The recipe: from --recipe (command-line calibration flags override its calibration), or from --method and its flags. */
+    Recipe recipe() {
         if ((method == null) == (recipe == null)) throw new SquishException("give exactly one of --method or --recipe");
-        Map<String, Object> o = new LinkedHashMap<>();
-        if (sparsity != null) o.put("sparsity", sparsity);
-        if (pattern != null) o.put("pattern", pattern);
-        if (keep != null) o.put("keep", keep);
-        if (rank != null) o.put("rank", rank);
-        if (allocation != null) o.put("allocation", allocation);
-        if (slice != null) o.put("slice", slice);
-        if (bits != null) o.put("bits", bits);
-        if (groupSize != null) o.put("group_size", groupSize);
         if (sym != null && asym != null) throw new SquishException("give at most one of --sym and --asym");
-        if (sym != null) o.put("sym", sym);
-        if (asym != null) o.put("sym", !asym);
-        if (actOrder != null) o.put("act_order", actOrder);
-        if (outliers != null) o.put("outliers", outliers);
-        if (clip != null) o.put("clip", clip);
-        Pattern lp = null;
-        if (layers != null) {
-            try { lp = Pattern.compile(layers); } catch (PatternSyntaxException e) { throw new SquishException("--layers: invalid regular expression '" + layers + "'"); }
+        Map<String, Object> cal = new LinkedHashMap<>();
+        cal.put("file", calibration == null ? null : calibration.toString());
+        cal.put("samples", samples);
+        cal.put("seq_len", seqLen);
+        cal.put("sampling", sampling);
+        cal.put("seed", seed);
+        if (recipe != null) {
+            Recipe r = Recipe.load(recipe);
+            CalibrationSpec c = r.calibration();
+            if (calibration != null && !java.nio.file.Files.isRegularFile(calibration))
+                throw new SquishException(calibration + ": no such file (--calibration)");
+            if (sampling != null && !sampling.equals("random") && !sampling.equals("sequential"))
+                throw new SquishException("--sampling must be 'sequential' or 'random', got '" + sampling + "'");
+            if (samples != null && samples < 1) throw new SquishException("--samples must be at least 1, got " + samples);
+            if (seqLen != null && seqLen < 2) throw new SquishException("--seq-len must be at least 2, got " + seqLen);
+            return r.withCalibration(new CalibrationSpec(calibration != null ? calibration : c.file(),
+                    samples != null ? samples : c.samples(), seqLen != null ? seqLen : c.seqLen(),
+                    sampling != null ? CalibrationSpec.Sampling.valueOf(sampling.toUpperCase(java.util.Locale.ROOT)) : c.sampling(),
+                    seed != null ? seed : c.seed()));
         }
-        return List.of(new StageSpec(method, o, lp));
+        Map<String, Object> o = new LinkedHashMap<>();
+        o.put("sparsity", sparsity);
+        o.put("pattern", pattern);
+        o.put("keep", keep);
+        o.put("rank", rank);
+        o.put("allocation", allocation);
+        o.put("slice", slice);
+        o.put("bits", bits);
+        o.put("group_size", groupSize);
+        o.put("sym", sym != null ? sym : asym != null ? !asym : null);
+        o.put("act_order", actOrder);
+        o.put("outliers", outliers);
+        o.put("clip", clip);
+        o.put("layers", layers);
+        o.values().removeIf(java.util.Objects::isNull);
+        return Recipe.single(method, o, cal);
     }
 
     @Override public Integer call() {
-        List<StageSpec> specs = stages();
+        Recipe r = recipe();
         List<BlockPipeline.Stage> stages = new ArrayList<>();
-        for (StageSpec s : specs) stages.add(new BlockPipeline.Stage(Methods.create(s.method(), s.options()), s.layers()));
-        if (!sampling.equals("random") && !sampling.equals("sequential"))
-            throw new SquishException("--sampling must be 'sequential' or 'random', got '" + sampling + "'");
-        boolean needData = stages.stream().anyMatch(s -> s.method().needsCalibration());
-        if (needData && calibration == null)
+        for (Stage st : r.stages()) stages.add(new BlockPipeline.Stage(Methods.create(st.method(), st.options()), st.layers()));
+        CalibrationSpec cs = r.calibration();
+        boolean needData = r.needsCalibration();
+        if (needData && cs.file() == null)
             throw new SquishException("--calibration TEXT_FILE is required by " + stages.stream().filter(s -> s.method().needsCalibration()).map(s -> s.method().name()).findFirst().orElse(""));
-        String calText = calibration != null ? Common.readText(calibration, "--calibration") : null;
+        String calText = cs.file() != null ? Common.readText(cs.file(), "--calibration") : null;
         String evalText = eval != null ? Common.readText(eval, "--eval") : null;
         long t0 = System.nanoTime();
         try (Model m = Model.load(model)) {
             long paramsBefore = m.parameters(), bytesBefore = m.bytes();
             Tokenizer tok = Tokenizer.load(model);
-            int L = seqLen != null ? seqLen : Math.min(256, m.maxPositions());
+            r.checkLayers(m.arch.linearNames());
+            int L = seqLen != null ? seqLen : Math.min(cs.seqLen(), m.maxPositions());
             if (L > m.maxPositions()) throw new SquishException("--seq-len " + L + " exceeds the model's context of " + m.maxPositions());
-            int[][] windows = calText == null ? null : Sampler.sample(tok.encode(calText), samples, L, sampling.equals("random"), seed);
+            int[][] windows = calText == null ? null
+                    : Sampler.sample(tok.encode(calText), cs.samples(), L, cs.sampling() == CalibrationSpec.Sampling.RANDOM, cs.seed());
             BlockPipeline pipeline = new BlockPipeline(m, stages);
             List<LayerReport> reports = pipeline.run(windows);
             Map<String, String> meta = new LinkedHashMap<>();
@@ -120,12 +137,12 @@ final class CompressCommand implements Callable<Integer> {
             res.put("seconds", seconds);
             if (ppl != null) res.put("perplexity", ppl.perplexity());
             List<Map<String, Object>> layers = new ArrayList<>();
-            for (LayerReport r : reports) {
+            for (LayerReport lr : reports) {
                 Map<String, Object> x = new LinkedHashMap<>();
-                x.put("block", r.block()); x.put("linear", r.linear()); x.put("method", r.method()); x.put("format", r.format());
-                x.put("shape", List.of(r.rows(), r.cols())); x.put("parameters", r.parameters()); x.put("bytes", r.bytes());
-                x.put("sparsity", r.sparsity()); x.put("relative_error", Double.isNaN(r.relativeError()) ? null : r.relativeError());
-                x.put("seconds", r.seconds());
+                x.put("block", lr.block()); x.put("linear", lr.linear()); x.put("method", lr.method()); x.put("format", lr.format());
+                x.put("shape", List.of(lr.rows(), lr.cols())); x.put("parameters", lr.parameters()); x.put("bytes", lr.bytes());
+                x.put("sparsity", lr.sparsity()); x.put("relative_error", Double.isNaN(lr.relativeError()) ? null : lr.relativeError());
+                x.put("seconds", lr.seconds());
                 layers.add(x);
             }
             res.put("layers", layers);

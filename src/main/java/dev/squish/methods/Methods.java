@@ -22,7 +22,7 @@ public final class Methods {
             case "sparsegpt" -> new SparseGpt(dbl(o, "sparsity", 0.5), str(o, "pattern", "unstructured"));
             case "rtn" -> new Rtn(integer(o, "bits", 8), integer(o, "group_size", 128), bool(o, "sym", true), dbl(o, "outliers", 0));
             case "gptq" -> new Gptq(integer(o, "bits", 4), integer(o, "group_size", 128), bool(o, "sym", true), bool(o, "act_order", false), dbl(o, "outliers", 0));
-            case "awq" -> new Awq(integer(o, "bits", 4), integer(o, "group_size", 128), bool(o, "sym", false), dbl(o, "outliers", 0), bool(o, "clip", true));
+            case "awq" -> new Awq(integer(o, "bits", 4), integer(o, "group_size", 128), bool(o, "sym", true), dbl(o, "outliers", 0), bool(o, "clip", true));
             default -> throw new SquishException("unknown or unavailable method '" + method + "' (known: " + String.join(", ", NAMES) + ")");
         };
     }

@@ -4,66 +4,89 @@ import dev.squish.formats.SafeTensors;
 import dev.squish.formats.SafeTensorsWriter;
 
 /**
- * Dense-and-sparse weight (SqueezeLLM, Kim et al. 2023): {@code W = Q + S}, a quantized matrix Q
- * (the bulk, with the outlier positions at 0) plus a sparse full-precision matrix S holding the
- * few largest-magnitude entries. Each part runs its own kernel and the outputs are added; no
- * dense copy of W is made.
+ * Dense-and-sparse decomposition (SqueezeLLM): W = Q + O, a {@link QuantizedLinear} Q plus a
+ * {@link SparseLinear} O holding a few full-precision outliers; y = Q x + O x.
  *
- * <p>File: the quantized part under {@code PREFIX.base} and the outliers under
- * {@code PREFIX.outliers}, each in its own format (recorded in the metadata as usual), plus
- * {@code squish.format.PREFIX = BASEFORMAT+outliers}.
+ * <p>File: Q under {@code PREFIX.dense.*} and O under {@code PREFIX.outliers.*} (each with its own
+ * format metadata); format {@code outlier-int4-g128}, ...
  */
 public final class OutlierLinear implements Linear {
-    public static final String SUFFIX = "+outliers";
+    private final QuantizedLinear q;
+    private final SparseLinear o;
 
-    private final Linear base;
-    private final Linear outliers;
-
-    public OutlierLinear(Linear base, Linear outliers) {
-        if (base.rows() != outliers.rows() || base.cols() != outliers.cols())
-            throw new IllegalArgumentException("base " + base.rows() + "x" + base.cols() + " and outliers " + outliers.rows() + "x" + outliers.cols() + " differ");
-        this.base = base; this.outliers = outliers;
+    public OutlierLinear(QuantizedLinear q, SparseLinear outliers) {
+        if (q.rows() != outliers.rows() || q.cols() != outliers.cols())
+            throw new IllegalArgumentException("quantized part is " + q.rows() + "x" + q.cols() + ", outliers " + outliers.rows() + "x" + outliers.cols());
+        this.q = q; this.o = outliers;
     }
 
-    public Linear base() { return base; }
-    public Linear outliers() { return outliers; }
+    /**
+     * Keeps the {@code fraction} of weights with the largest magnitude in float32 and quantizes the
+     * rest (outlier positions set to 0) round-to-nearest with {@link QuantGrid}.
+     */
+    public static OutlierLinear fromDense(float[] w, int rows, int cols, int bits, int groupSize, boolean sym, double fraction) {
+        FormatIO.checkDense(w, rows, cols);
+        if (!(fraction >= 0 && fraction < 1)) throw new IllegalArgumentException("outlier fraction must be in [0, 1), got " + fraction);
+        int k = (int) Math.round(fraction * w.length);
+        float[] out = new float[w.length], rest = w.clone();
+        if (k > 0) {
+            float[] mags = new float[w.length];
+            for (int i = 0; i < w.length; i++) mags[i] = Math.abs(w[i]);
+            float[] sorted = mags.clone();
+            java.util.Arrays.sort(sorted);
+            float thr = sorted[w.length - k];
+            int taken = 0;
+            for (int i = 0; i < w.length && taken < k; i++)
+                if (mags[i] > thr) { out[i] = w[i]; rest[i] = 0; taken++; }
+            for (int i = 0; i < w.length && taken < k; i++)
+                if (mags[i] == thr && rest[i] != 0) { out[i] = w[i]; rest[i] = 0; taken++; }
+        }
+        return new OutlierLinear(QuantizedLinear.quantizeRtn(rest, rows, cols, bits, groupSize, sym), SparseLinear.fromDense(out, rows, cols));
+    }
 
-    @Override public int rows() { return base.rows(); }
-    @Override public int cols() { return base.cols(); }
+    public QuantizedLinear quantized() { return q; }
+    public SparseLinear outliers() { return o; }
+
+    @Override public int rows() { return q.rows(); }
+    @Override public int cols() { return q.cols(); }
 
     @Override public void matvec(float[] x, float[] y) {
-        base.matvec(x, y);
-        float[] s = new float[rows()];
-        outliers.matvec(x, s);
-        for (int i = 0; i < s.length; i++) y[i] += s[i];
+        Kernels.checkMatvec(this, x, y);
+        float[] t = new float[rows()];
+        q.matvec(x, y);
+        o.matvec(x, t);
+        for (int i = 0; i < t.length; i++) y[i] += t[i];
     }
 
     @Override public void matmul(float[] x, int n, float[] y) {
-        base.matmul(x, n, y);
-        float[] s = new float[n * rows()];
-        outliers.matmul(x, n, s);
-        for (int i = 0; i < s.length; i++) y[i] += s[i];
+        Kernels.checkMatmul(this, x, n, y);
+        float[] t = new float[n * rows()];
+        q.matmul(x, n, y);
+        o.matmul(x, n, t);
+        for (int i = 0; i < t.length; i++) y[i] += t[i];
     }
 
-    @Override public long bytes() { return base.bytes() + outliers.bytes(); }
-
-    @Override public long parameters() { return base.parameters() + outliers.parameters(); }
+    @Override public long bytes() { return q.bytes() + o.bytes(); }
+    @Override public long parameters() { return q.parameters() + o.parameters(); }
 
     @Override public float[] toDense() {
-        float[] a = base.toDense(), b = outliers.toDense();
+        float[] a = q.toDense(), b = o.toDense();
         for (int i = 0; i < a.length; i++) a[i] += b[i];
         return a;
     }
 
-    @Override public String format() { return base.format() + SUFFIX; }
+    @Override public String format() { return "outlier-" + q.format(); }
 
     @Override public void write(String prefix, SafeTensorsWriter out) {
-        base.write(prefix + ".base", out);
-        outliers.write(prefix + ".outliers", out);
+        q.write(prefix + ".dense", out);
+        o.write(prefix + ".outliers", out);
         out.metadata(WeightFormats.META_PREFIX + prefix, format());
     }
 
     static OutlierLinear read(SafeTensors st, String prefix) {
-        return new OutlierLinear(WeightFormats.read(st, prefix + ".base", false), WeightFormats.read(st, prefix + ".outliers", false));
+        Linear q = WeightFormats.read(st, prefix + ".dense", false), o = WeightFormats.read(st, prefix + ".outliers", false);
+        if (!(q instanceof QuantizedLinear ql) || !(o instanceof SparseLinear sl))
+            throw FormatIO.bad(st, prefix + ".dense.qweight", "should be a quantized part with sparse outliers, found " + q.format() + " and " + o.format());
+        return new OutlierLinear(ql, sl);
     }
 }

@@ -22,11 +22,11 @@ public final class WeightFormats {
         String fmt = st.metadata().get(META_PREFIX + prefix);
         if (fmt == null || fmt.equals("dense-f32")) return readDense(st, prefix + ".weight", transposed);
         // Compact formats always store [out, in]; transposed only applies to plain HF tensors.
-        if (fmt.endsWith(OutlierLinear.SUFFIX)) return OutlierLinear.read(st, prefix);
-        if (SparseQuantizedLinear.parseFormat(fmt) != null) return SparseQuantizedLinear.read(st, prefix, fmt);
         if (fmt.equals(Bf16DenseLinear.FORMAT)) return Bf16DenseLinear.read(st, prefix);
         if (QuantizedLinear.parseFormat(fmt) != null) return QuantizedLinear.read(st, prefix, fmt);
         if (fmt.equals(SparseLinear.FORMAT)) return SparseLinear.read(st, prefix);
+        if (fmt.startsWith("sparse-int")) return SparseQuantizedLinear.read(st, prefix, fmt);
+        if (fmt.startsWith("outlier-")) return OutlierLinear.read(st, prefix);
         if (NMSparseLinear.parseFormat(fmt) != null) return NMSparseLinear.read(st, prefix, fmt);
         if (fmt.equals(LowRankLinear.FORMAT)) return LowRankLinear.read(st, prefix);
         throw new SquishException(st.files().get(0) + ": weight " + prefix + " has unknown format '" + fmt + "'");

@@ -87,7 +87,7 @@ class QuantizedModelTest {
                 OutlierLinear o = assertInstanceOf(OutlierLinear.class, l);
                 long want = Math.round(0.005 * l.rows() * l.cols());
                 assertEquals(want, o.outliers().parameters(), l.format());
-                assertInstanceOf(QuantizedLinear.class, o.base());
+                assertInstanceOf(QuantizedLinear.class, o.quantized());
             }
     }
 

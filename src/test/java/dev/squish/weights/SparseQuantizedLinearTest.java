@@ -1,7 +1,5 @@
 package dev.squish.weights;
 
-import dev.squish.methods.Rtn;
-import dev.squish.methods.QuantResult;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
 
@@ -13,77 +11,76 @@ import static org.junit.jupiter.api.Assertions.*;
 class SparseQuantizedLinearTest {
     @TempDir Path dir;
 
-    /** Quantizes a sparse matrix with RTN (zeros stay 0) and stores it without its zeros. */
-    static Linear sparseQuantized(float[] w, int rows, int cols, int bits, int group) {
-        QuantResult q = Rtn.quantize(w, rows, cols, bits, group, false);
-        boolean[] pruned = new boolean[w.length];
-        for (int i = 0; i < w.length; i++) pruned[i] = w[i] == 0;
-        Linear l = Compact.quantized(q, pruned, null);
-        LinearChecks.assertBitEqual(q.weights(), l.toDense(), "dequantized weights");
-        return l;
-    }
-
-    @Test void kernelsAndRoundTripAcrossShapesBitsAndSparsities() {
-        Random rnd = new Random(21);
-        for (int bits : new int[]{4, 8})
-            for (double sp : new double[]{0.5, 0.8})
-                for (int[] s : LinearChecks.SHAPES) {
-                    float[] w = LinearChecks.random(rnd, s[0], s[1], sp, 0);
-                    Linear l = sparseQuantized(w, s[0], s[1], bits, 32);
-                    if (!(l instanceof SparseQuantizedLinear sq)) continue; // tiny shapes: the mask costs more than it saves
-                    LinearChecks.checkKernels(l, l.toDense(), rnd);
-                    long nnz = 0;
-                    for (float f : w) if (f != 0) nnz++;
-                    assertEquals(nnz, sq.nonZeros());
-                    assertEquals("sparse-int" + bits + (s[1] <= 32 ? "-pc" : "-g32"), l.format());
-                    LinearChecks.roundTrip(l, dir, rnd);
-                }
-    }
-
-    @Test void twoFourInt4CostsThreeQuartersOfDenseInt4() {
-        Random rnd = new Random(22);
-        int rows = 256, cols = 512;
-        float[] w = LinearChecks.random(rnd, rows, cols, 0);
-        for (int r = 0; r < rows; r++) for (int g = 0; g < cols; g += 4) { w[r * cols + g + (r % 4)] = 0; w[r * cols + g + (r + 1) % 4] = 0; }
-        Linear l = sparseQuantized(w, rows, cols, 4, 128);
-        assertInstanceOf(SparseQuantizedLinear.class, l);
-        long groups = (long) rows * (cols / 128);
-        assertEquals((long) rows * cols / 8 + (long) rows * cols / 4 + 5 * groups, l.bytes()); // mask + codes + scales/zeros
-        assertTrue(l.bytes() < 0.8 * QuantizedLinear.quantizeRtn(w, rows, cols, 4, 128, false).bytes());
-    }
-
-    @Test void denseMatrixStaysDenselyQuantized() {
-        Random rnd = new Random(23);
-        float[] w = LinearChecks.random(rnd, 64, 256, 0.05, 0);
-        assertInstanceOf(QuantizedLinear.class, sparseQuantized(w, 64, 256, 4, 128));
-    }
-
-    @Test void rejectsNonZeroAtPrunedPosition() {
-        float[] w = {1, 2, 3, 4};
-        QuantResult q = Rtn.quantize(w, 1, 4, 4, -1, true);
-        assertThrows(IllegalStateException.class, () -> Compact.quantized(q, new boolean[]{true, false, false, false}, null));
-    }
-
-    @Test void outlierLinearAddsItsPartsAndRoundTrips() {
-        Random rnd = new Random(24);
-        int rows = 33, cols = 130;
-        float[] w = LinearChecks.random(rnd, rows, cols, 0, 0);  // row 0 empty
+    /** Independent reference: survivors fake-quantized through QuantGrid per (row, group), pruned entries 0. */
+    static float[] reference(float[] w, int rows, int cols, int bits, int g, boolean sym) {
         float[] out = new float[w.length];
-        for (int i = 0; i < w.length; i += 37) { out[i] = 10 * w[i]; w[i] = 0; }
-        QuantResult q = Rtn.quantize(w, rows, cols, 4, 64, true);
-        Linear l = Compact.quantized(q, null, out);
-        OutlierLinear o = assertInstanceOf(OutlierLinear.class, l);
-        assertEquals("int4-g64+outliers", l.format());
-        float[] want = q.weights().clone();
-        for (int i = 0; i < want.length; i++) want[i] += out[i];
-        LinearChecks.assertBitEqual(want, l.toDense(), "outlier toDense");
-        assertEquals(o.base().bytes() + o.outliers().bytes(), l.bytes());
-        // the int4 kernel computes s * (sum q x - z sum x): allow rounding relative to |s z| sum |x|
-        LinearChecks.checkKernels(l, want, 1e-5, rnd, row -> {
-            double m = 0;
-            for (int g = 0; g < q.groups(); g++) m = Math.max(m, Math.abs(q.scale(row, g) * q.zero(row, g)));
-            return m;
-        });
-        LinearChecks.roundTrip(l, dir, rnd);
+        for (int r = 0; r < rows; r++)
+            for (int c0 = 0; c0 < cols; c0 += g) {
+                int c1 = Math.min(cols, c0 + g);
+                float[] p = QuantGrid.params(w, r * cols + c0, c1 - c0, 1, bits, sym);
+                for (int c = c0; c < c1; c++) {
+                    float v = w[r * cols + c];
+                    out[r * cols + c] = v == 0 ? 0f : QuantGrid.fake(v, p[0], p[1], QuantGrid.maxq(bits));
+                }
+            }
+        return out;
+    }
+
+    @Test void kernelsMatchReference() {
+        Random rnd = new Random(41);
+        for (int bits : new int[]{4, 8})
+            for (int g : new int[]{64, 128, 48, Integer.MAX_VALUE})
+                for (double sp : new double[]{0.5, 0.8})
+                    for (int[] s : LinearChecks.SHAPES) {
+                        int rows = s[0], cols = s[1];
+                        float[] w = LinearChecks.random(rnd, rows, cols, sp, 0, rows - 1);
+                        SparseQuantizedLinear q = SparseQuantizedLinear.quantizeRtn(w, rows, cols, bits, g, false);
+                        float[] ref = reference(w, rows, cols, bits, Math.min(g, cols), false);
+                        LinearChecks.assertBitEqual(ref, q.toDense(), q.format() + " " + rows + "x" + cols + " toDense");
+                        LinearChecks.checkKernels(q, ref, rnd);
+                        long nnz = 0;
+                        for (float f : w) if (f != 0) nnz++;
+                        assertEquals(nnz, q.parameters());
+                    }
+    }
+
+    @Test void allZeroAndRoundTrip() {
+        Random rnd = new Random(42);
+        for (int bits : new int[]{4, 8}) {
+            SparseQuantizedLinear z = SparseQuantizedLinear.quantizeRtn(new float[17 * 33], 17, 33, bits, 16, true);
+            LinearChecks.checkKernels(z, new float[17 * 33], rnd);
+            assertEquals(0, z.parameters());
+            for (int[] s : new int[][]{{1, 1}, {3, 5}, {17, 33}, {64, 130}}) {
+                float[] w = LinearChecks.random(rnd, s[0], s[1], 0.6, 1);
+                LinearChecks.roundTrip(SparseQuantizedLinear.quantizeRtn(w, s[0], s[1], bits, 32, false), dir, rnd);
+            }
+        }
+    }
+
+    @Test void fromCodesWithArbitraryZerosRoundTrips() {
+        Random rnd = new Random(43);
+        int rows = 7, cols = 70, g = 32, groups = 3;
+        boolean[] keep = new boolean[rows * cols];
+        int[] codes = new int[rows * cols];
+        float[] sc = new float[rows * groups], ze = new float[rows * groups];
+        for (int i = 0; i < keep.length; i++) { keep[i] = rnd.nextBoolean(); codes[i] = rnd.nextInt(16); }
+        for (int i = 0; i < sc.length; i++) { sc[i] = 0.01f + (float) rnd.nextDouble(); ze[i] = (float) rnd.nextDouble() * 15; }
+        SparseQuantizedLinear q = SparseQuantizedLinear.fromCodes(rows, cols, 4, g, keep, codes, sc, ze);
+        float[] exp = new float[rows * cols];
+        for (int i = 0; i < exp.length; i++)
+            if (keep[i]) exp[i] = QuantGrid.dequantize(codes[i], sc[(i / cols) * groups + (i % cols) / g], ze[(i / cols) * groups + (i % cols) / g]);
+        LinearChecks.assertBitEqual(exp, q.toDense(), "fromCodes toDense");
+        LinearChecks.checkKernels(q, exp, rnd);
+        LinearChecks.roundTrip(q, dir, rnd);
+        assertThrows(IllegalArgumentException.class, () -> SparseQuantizedLinear.fromCodes(1, 1, 4, 1, new boolean[]{true}, new int[]{16}, new float[1], new float[1]));
+    }
+
+    @Test void bytesCountOnlySurvivors() {
+        float[] w = LinearChecks.random(new Random(44), 256, 256, 0.5);
+        SparseQuantizedLinear q = SparseQuantizedLinear.quantizeRtn(w, 256, 256, 4, 128, false);
+        assertEquals("sparse-int4-g128", q.format());
+        long nnz = q.parameters();
+        assertEquals(256L * 4 * 8 + (nnz * 4 + 7) / 8 + 256L * 2 * 5, q.bytes());
+        assertTrue(q.bytes() < 4L * 256 * 256 / 8, "bytes " + q.bytes());
     }
 }
