@@ -241,6 +241,20 @@ public final class NMSparseLinear implements Linear {
     }
 
     private void decodeRow(int r, float[] dst, int off) {
+        if (path == 3) {
+            int vo = r * k, mb = r * wpr, end = S.loopBound((cols / m) * m), c = 0;
+            long laneMask = L >= 64 ? -1L : (1L << L) - 1;
+            for (; c < end; c += L) {
+                long b = (mask[mb + (c >>> 6)] >>> (c & 63)) & laneMask;
+                FloatVector.fromArray(S, values, vo + c / m * n).expand(VectorMask.fromLong(S, b)).intoArray(dst, off + c);
+            }
+            java.util.Arrays.fill(dst, off + c, off + cols, 0f);
+            for (int j = c / m * n; j < k; j++) {
+                float v = values[r * k + j];
+                if (v != 0) dst[off + baseCol[j] + position(r, j)] = v;
+            }
+            return;
+        }
         java.util.Arrays.fill(dst, off, off + cols, 0f);
         for (int j = 0; j < k; j++) {
             float v = values[r * k + j];
