@@ -46,6 +46,7 @@ final class CompressCommand implements Callable<Integer> {
     @Option(names = "--asym") Boolean asym;
     @Option(names = "--act-order", description = "GPTQ: quantize columns in order of decreasing Hessian diagonal.") Boolean actOrder;
     @Option(names = "--outliers", description = "Keep this fraction of each matrix in full precision (dense-and-sparse).") Double outliers;
+    @Option(names = "--clip", negatable = true, description = "AWQ: search a clipping threshold per group (default on; --no-clip to skip).") Boolean clip;
     @Option(names = "--layers", paramLabel = "REGEX", description = "Only linears whose name in the block matches, e.g. 'mlp\\..*'.") String layers;
     @Option(names = "--calibration", paramLabel = "TEXT_FILE") Path calibration;
     @Option(names = "--samples", description = "Calibration windows (default 128).") Integer samples;
@@ -93,6 +94,7 @@ final class CompressCommand implements Callable<Integer> {
         o.put("sym", sym != null ? sym : asym != null ? !asym : null);
         o.put("act_order", actOrder);
         o.put("outliers", outliers);
+        o.put("clip", clip);
         o.put("layers", layers);
         o.values().removeIf(java.util.Objects::isNull);
         return Recipe.single(method, o, cal);

@@ -204,6 +204,8 @@ public final class ModelWriter {
 
         /** Adds the globals and unwritten blocks and completes the file. */
         public void finish() {
+            // Known only now: SliceGPT changes widths and adds shortcut linears while compressing.
+            if (reshaped(m)) w.metadata("squish.reshaped", "1");
             writeGlobals(m, w);
             for (Block b : m.blocks) block(b);
             if (!m.tiedHead) m.head.write(m.arch.headName().replace(".weight", ""), w);
@@ -224,6 +226,12 @@ public final class ModelWriter {
         @Override public void write(String prefix, SafeTensorsWriter out) { throw gone(); }
     }
 
+    /** True when the shapes no longer follow config.json (SliceGPT: sliced widths, shortcut linears). */
+    static boolean reshaped(Model m) {
+        return m.weights.metadata().containsKey("squish.reshaped") || m.width() != m.config.hidden()
+                || m.blocks.stream().anyMatch(b -> b.linears.containsKey("attn_shortcut") || b.linears.containsKey("mlp_shortcut"));
+    }
+
     private static void writeGlobals(Model m, SafeTensorsWriter w) {
         m.embed.write(m.arch.embedName().replace(".weight", ""), w);
         if (m.positions != null) m.positions.write(m.arch.positionName().replace(".weight", ""), w);
@@ -236,7 +244,7 @@ public final class ModelWriter {
      * transposed back to [in, out]); compressed matrices are expanded (zeros kept as zeros).
      */
     public static void writeDense(Model m, Path file) {
-        if (m.weights.metadata().containsKey("squish.reshaped") || m.blocks.stream().anyMatch(b -> b.linears.containsKey("attn_shortcut")))
+        if (reshaped(m))
             throw new SquishException("--dense: this model's shapes were changed (SliceGPT) and cannot be written as a plain Hugging Face checkpoint");
         try (SafeTensorsWriter w = new SafeTensorsWriter(file)) {
             w.metadata("format", "pt");
