@@ -53,6 +53,9 @@ public final class Bench {
         void start(int[] prompt);
 
         void step();
+
+        /** The greedy token chosen after the last start or step (what the next step feeds in). */
+        int lastToken();
     }
 
     public static Result run(BenchModel src, Options o, PrintWriter log) {
@@ -108,6 +111,8 @@ public final class Bench {
             }
 
             @Override public void step() { logits = m.forwardLast(new int[]{Generator.argmax(logits)}, pos++, cache); }
+
+            @Override public int lastToken() { return Generator.argmax(logits); }
         };
     }
 

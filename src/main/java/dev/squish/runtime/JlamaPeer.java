@@ -93,12 +93,7 @@ final class JlamaPeer {
 
     private static Bench.Row measure(Path folder, String variant, BenchModel src, Bench.Options o, MemoryBandwidth.Result bandwidth, PrintWriter log) {
         ModelConfig c = src.config();
-        boolean quantized = !variant.equals("F32");
-        // Jlama's documented set-up for its quantized models: float32 activations, int8 for Q4 matmuls
-        var f32 = com.github.tjake.jlama.safetensors.DType.F32;
-        AbstractModel m = ModelSupport.loadModel(AbstractModel.InferenceType.FULL_GENERATION, folder.toFile(), null, f32,
-                quantized ? com.github.tjake.jlama.safetensors.DType.I8 : f32, Optional.empty(), Optional.empty(), Optional.empty(),
-                SafeTensorSupport::loadWeights);
+        AbstractModel m = load(folder, !variant.equals("F32"));
         try (KvBufferCache cache = new KvBufferCache(m); AbstractTensor logits = m.makeDenseTensor(c.vocab())) {
             // weights read per token: the file minus the embedding (a lookup) and the norms
             long bytes = fileBytes(folder) - 4L * c.vocab() * c.hidden();
@@ -110,11 +105,21 @@ final class JlamaPeer {
         }
     }
 
+    /** Loads a folder with Jlama's documented set-up: float32 activations, int8 ones for quantized matmuls. */
+    static AbstractModel load(Path folder, boolean quantized) {
+        var f32 = com.github.tjake.jlama.safetensors.DType.F32;
+        return ModelSupport.loadModel(AbstractModel.InferenceType.FULL_GENERATION, folder.toFile(), null, f32,
+                quantized ? com.github.tjake.jlama.safetensors.DType.I8 : f32, Optional.empty(), Optional.empty(), Optional.empty(),
+                SafeTensorSupport::loadWeights);
+    }
+
     /** Jlama's own generation loop (as in AbstractModel.generate), greedy, on token ids. */
-    private static Bench.Engine engine(AbstractModel m, KvBufferCache cache, AbstractTensor logits) {
+    static Bench.Engine engine(AbstractModel m, KvBufferCache cache, AbstractTensor logits) {
         return new Bench.Engine() {
             KvBufferCache.KvBuffer kv;
             int next, pos;
+
+            @Override public int lastToken() { return next; }
 
             @Override public void start(int[] prompt) {
                 if (kv != null) kv.close();
