@@ -52,6 +52,7 @@ public final class BlockPipeline {
         try (Progress p = Progress.start("compress", model.blocks.size())) {
             for (Block b : model.blocks) {
                 for (Stage s : stages) {
+                    p.message("block " + b.index + ": " + s.method().name());
                     BlockContext ctx = new BlockContext(model, b, x, L, s.layers(), reports);
                     s.method().compressBlock(ctx);
                 }

@@ -61,7 +61,7 @@ final class CompressCommand implements Callable<Integer> {
         if ((method == null) == (recipe == null)) throw new SquishException("give exactly one of --method or --recipe");
         if (sym != null && asym != null) throw new SquishException("give at most one of --sym and --asym");
         Map<String, Object> cal = new LinkedHashMap<>();
-        cal.put("file", calibration);
+        cal.put("file", calibration == null ? null : calibration.toString());
         cal.put("samples", samples);
         cal.put("seq_len", seqLen);
         cal.put("sampling", sampling);
@@ -115,7 +115,7 @@ final class CompressCommand implements Callable<Integer> {
             int L = seqLen != null ? seqLen : Math.min(cs.seqLen(), m.maxPositions());
             if (L > m.maxPositions()) throw new SquishException("--seq-len " + L + " exceeds the model's context of " + m.maxPositions());
             int[][] windows = calText == null ? null
-                    : Sampler.sample(tok.encode(calText), cs.samples(), L, cs.sampling() == CalibrationSpec.Sampling.RANDOM, cs.seed());
+                    : Sampler.sample(tok.encode(calText, "tokenize calibration"), cs.samples(), L, cs.sampling() == CalibrationSpec.Sampling.RANDOM, cs.seed());
             BlockPipeline pipeline = new BlockPipeline(m, stages);
             List<LayerReport> reports = pipeline.run(windows);
             Map<String, String> meta = new LinkedHashMap<>();
@@ -123,7 +123,7 @@ final class CompressCommand implements Callable<Integer> {
             Path written = ModelWriter.write(m, output, dense, force, meta);
             double seconds = (System.nanoTime() - t0) / 1e9;
             Perplexity.Result ppl = null;
-            if (evalText != null) ppl = Perplexity.evaluate(m, tok.encode(evalText), L);
+            if (evalText != null) ppl = Perplexity.evaluate(m, tok.encode(evalText, "tokenize eval"), L);
             printTable(spec.commandLine().getErr(), reports);
             Map<String, Object> res = new LinkedHashMap<>();
             res.put("output", written.toString());
