@@ -20,8 +20,8 @@ final class ReportParts {
         List<List<Object>> rows = new ArrayList<>();
         for (LayerReport l : layers)
             rows.add(Arrays.asList(l.block(), l.linear(), l.method(), l.format(), l.rows() + "x" + l.cols(), l.parameters(),
-                    l.bytes(), l.sparsity(), Double.isNaN(l.relativeError()) ? null : l.relativeError(), l.seconds()));
-        r.table(title, List.of("block", "linear", "method", "format", "shape", "parameters", "bytes", "sparsity", "rel. error", "seconds"), rows);
+                    l.bytes(), l.sparsity(), Double.isNaN(l.relativeError()) ? null : l.relativeError(), Math.round(l.seconds() * 100) / 100.0));
+        r.table(title, List.of("block", "linear", "method", "format", "shape", "params", "bytes", "sparsity", "rel. error", "s"), rows);
     }
 
     static boolean hasErrors(List<LayerReport> layers) {
