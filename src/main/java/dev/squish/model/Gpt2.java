@@ -69,7 +69,8 @@ public final class Gpt2 extends Architecture {
         fc.matmul(h, n, a);
         Ops.addBias(a, b.vector("mlp.c_fc.bias"), n);
         boolean tanh = !config.activation().equals("gelu");
-        for (int i = 0; i < a.length; i++) a[i] = tanh ? Ops.geluTanh(a[i]) : Ops.geluErf(a[i]);
+        if (tanh) Ops.geluTanh(a, a.length);
+        else for (int i = 0; i < a.length; i++) a[i] = Ops.geluErf(a[i]);
         float[] m = new float[n * pr.rows()];
         obs.input("mlp.c_proj", a, n, fc.rows());
         pr.matmul(a, n, m);

@@ -93,7 +93,7 @@ public final class Llama extends Architecture {
         up.matmul(h2, n, u);
         Ops.addBias(g, b.vector("mlp.gate_proj.bias"), n);
         Ops.addBias(u, b.vector("mlp.up_proj.bias"), n);
-        for (int i = 0; i < g.length; i++) g[i] = Ops.silu(g[i]) * u[i];
+        Ops.swiglu(g, u, g.length);
         float[] dn = new float[n * dp.rows()];
         obs.input("mlp.down_proj", g, n, inter);
         dp.matmul(g, n, dn);

@@ -2,6 +2,7 @@ package dev.squish.model;
 
 import dev.squish.util.Parallel;
 import jdk.incubator.vector.FloatVector;
+import jdk.incubator.vector.VectorOperators;
 import jdk.incubator.vector.VectorSpecies;
 
 /** The small non-matrix operations of the forward pass (norms, activations, attention). */
@@ -50,6 +51,55 @@ public final class Ops {
     }
 
     public static float silu(float x) { return (float) (x / (1.0 + Math.exp(-x))); }
+
+    /**
+     * Scales v[0..len) by {@code scale} and replaces it with exp(v - max); returns 1 / sum, so
+     * v[i] * result is the softmax. Vectorized: exp is where attention spends its time.
+     */
+    static float softmaxScaled(float[] v, int len, float scale) {
+        int bound = S.loopBound(len), i = 0;
+        FloatVector mx = FloatVector.broadcast(S, Float.NEGATIVE_INFINITY);
+        for (; i < bound; i += S.length()) {
+            FloatVector x = FloatVector.fromArray(S, v, i).mul(scale);
+            x.intoArray(v, i);
+            mx = mx.max(x);
+        }
+        float max = mx.reduceLanes(VectorOperators.MAX);
+        for (; i < len; i++) { v[i] *= scale; max = Math.max(max, v[i]); }
+        FloatVector acc = FloatVector.zero(S);
+        i = 0;
+        for (; i < bound; i += S.length()) {
+            FloatVector e = FloatVector.fromArray(S, v, i).sub(max).lanewise(VectorOperators.EXP);
+            e.intoArray(v, i);
+            acc = acc.add(e);
+        }
+        double sum = acc.reduceLanes(VectorOperators.ADD);
+        for (; i < len; i++) { float e = (float) Math.exp(v[i] - max); v[i] = e; sum += e; }
+        return (float) (1.0 / sum);
+    }
+
+    /** out[i] = silu(g[i]) * u[i] over [0, len) (SwiGLU), vectorized. */
+    public static void swiglu(float[] g, float[] u, int len) {
+        int bound = S.loopBound(len), i = 0;
+        for (; i < bound; i += S.length()) {
+            FloatVector x = FloatVector.fromArray(S, g, i);
+            FloatVector sig = x.neg().lanewise(VectorOperators.EXP).add(1f);
+            x.div(sig).mul(FloatVector.fromArray(S, u, i)).intoArray(g, i);
+        }
+        for (; i < len; i++) g[i] = silu(g[i]) * u[i];
+    }
+
+    /** In place gelu_new (tanh approximation) over [0, len), vectorized. */
+    public static void geluTanh(float[] a, int len) {
+        final float c = (float) Math.sqrt(2.0 / Math.PI);
+        int bound = S.loopBound(len), i = 0;
+        for (; i < bound; i += S.length()) {
+            FloatVector x = FloatVector.fromArray(S, a, i);
+            FloatVector inner = x.mul(x).mul(x).mul(0.044715f).add(x).mul(c).lanewise(VectorOperators.TANH);
+            x.mul(0.5f).mul(inner.add(1f)).intoArray(a, i);
+        }
+        for (; i < len; i++) a[i] = geluTanh(a[i]);
+    }
 
     /** GPT-2's gelu_new (tanh approximation). */
     public static float geluTanh(float x) {
@@ -112,11 +162,7 @@ public final class Ops {
                     float qv = q[qo + i];
                     for (; s < len; s++) scores[s] += qv * k[row + s];
                 }
-                float max = Float.NEGATIVE_INFINITY;
-                for (int s = 0; s < len; s++) { scores[s] *= scale; if (scores[s] > max) max = scores[s]; }
-                double sum = 0;
-                for (int s = 0; s < len; s++) { float e = (float) Math.exp(scores[s] - max); scores[s] = e; sum += e; }
-                float inv = (float) (1.0 / sum);
+                float inv = softmaxScaled(scores, len, scale);
                 int oo = t * qDim + h * hd;
                 java.util.Arrays.fill(out, oo, oo + hd, 0f);
                 int hb = S.loopBound(hd);

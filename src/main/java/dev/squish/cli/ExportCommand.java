@@ -1,0 +1,34 @@
+package dev.squish.cli;
+
+import dev.squish.SquishException;
+import dev.squish.runtime.GgufExport;
+import picocli.CommandLine.Command;
+import picocli.CommandLine.Mixin;
+import picocli.CommandLine.Option;
+import picocli.CommandLine.Parameters;
+import picocli.CommandLine.Spec;
+import picocli.CommandLine.Model.CommandSpec;
+
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.concurrent.Callable;
+
+@Command(name = "export", description = "Export a Llama-family model (plain or written by Squish) to GGUF for llama.cpp-family runtimes.")
+final class ExportCommand implements Callable<Integer> {
+    @Spec CommandSpec spec;
+    @Mixin Common.Verbose verbose;
+    @Parameters(index = "0", paramLabel = "MODEL_DIR") Path model;
+    @Option(names = "--gguf", required = true, paramLabel = "OUT.gguf") Path out;
+    @Option(names = "--type", defaultValue = "F32", description = "F32 (default), F16, Q8_0 or Q4_0") String type;
+    @Option(names = "--force", description = "Replace OUT.gguf if it exists.") boolean force;
+
+    @Override public Integer call() {
+        GgufExport.Type t = GgufExport.Type.parse(type);
+        if (Files.exists(out) && !force) throw new SquishException(out + ": already exists (use --force to replace it)");
+        if (!Files.isDirectory(model)) throw new SquishException(model + ": not a model folder");
+        GgufExport.Result r = GgufExport.export(model, out, t);
+        spec.commandLine().getOut().printf("wrote %s: %s, %,d tensors, %,d bytes%s%n", r.file(), t, r.tensors(), r.bytes(),
+                r.fallbacksToF16() > 0 ? " (" + r.fallbacksToF16() + " tensors kept as F16: rows not a multiple of 32)" : "");
+        return 0;
+    }
+}

@@ -1,0 +1,247 @@
+package dev.squish.runtime;
+
+import com.fasterxml.jackson.databind.JsonNode;
+import com.fasterxml.jackson.databind.ObjectMapper;
+import dev.squish.SquishException;
+import dev.squish.formats.*;
+import dev.squish.weights.Linear;
+import dev.squish.weights.WeightFormats;
+
+import java.io.IOException;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.Locale;
+import java.util.function.Supplier;
+
+/**
+ * Exports a Llama-family model folder (Hugging Face layout, or a Squish output folder: every
+ * linear weight is read through {@link WeightFormats} and expanded to dense) to one GGUF file that
+ * llama.cpp loads as architecture {@code llama}, following llama.cpp's {@code convert_hf_to_gguf.py}
+ * (LlamaModel): metadata keys, tensor names, the Q/K row permutation for its rotary layout, and a
+ * byte-level BPE vocabulary read from {@code tokenizer.json}.
+ *
+ * <p>Tensor types: 1-D tensors (norms) stay F32; 2-D tensors get the chosen type. A Q8_0/Q4_0
+ * tensor whose rows are not a multiple of 32 falls back to F16, as convert_hf_to_gguf.py does. With
+ * Q4_0, {@code output.weight} is stored Q8_0 (llama-quantize keeps the output head at higher
+ * precision, Q6_K, which Squish does not implement); {@code token_embd.weight} stays Q4_0 as in
+ * llama-quantize.
+ */
+public final class GgufExport {
+    private GgufExport() {}
+
+    static final ObjectMapper JSON = new ObjectMapper();
+
+    /** Tensor storage types a whole export can use. */
+    public enum Type {
+        F32(GgmlType.F32, 0), F16(GgmlType.F16, 1), Q8_0(GgmlType.Q8_0, 7), Q4_0(GgmlType.Q4_0, 2);
+
+        public final GgmlType ggml;
+        /** llama.cpp's {@code general.file_type} (enum llama_ftype: ALL_F32, MOSTLY_F16, MOSTLY_Q8_0, MOSTLY_Q4_0). */
+        public final int fileType;
+
+        Type(GgmlType ggml, int fileType) { this.ggml = ggml; this.fileType = fileType; }
+
+        public static Type parse(String s) {
+            try { return valueOf(s.toUpperCase(Locale.ROOT).replace('-', '_')); } catch (IllegalArgumentException e) {
+                throw new SquishException("unknown GGUF type '" + s + "' (f32, f16, q8_0, q4_0)");
+            }
+        }
+    }
+
+    /** What was written. */
+    public record Result(Path file, long bytes, int tensors, int fallbacksToF16) {}
+
+    /** Exports {@code modelDir} to {@code out} with 2-D weights stored as {@code type}. */
+    public static Result export(Path modelDir, Path out, Type type) {
+        ModelConfig cfg = ModelConfig.load(modelDir);
+        if (cfg.family() != ModelConfig.Family.LLAMA || cfg.modelType().equals("qwen2") || cfg.attentionBias() || cfg.mlpBias())
+            throw new SquishException(modelDir + ": GGUF export supports Llama-architecture models without biases (llama, mistral); this is " + cfg.modelType());
+        Vocab vocab = Vocab.load(modelDir, cfg);
+        try (SafeTensors st = SafeTensors.open(modelDir)) {
+            GgufWriter w = new GgufWriter(out);
+            String arch = "llama";
+            w.put("general.architecture", GgufValue.string(arch));
+            w.put("general.name", GgufValue.string(modelDir.toAbsolutePath().normalize().getFileName().toString()));
+            w.put(arch + ".vocab_size", GgufValue.u32(cfg.vocab()));
+            w.put(arch + ".context_length", GgufValue.u32(cfg.maxPositions()));
+            w.put(arch + ".embedding_length", GgufValue.u32(cfg.hidden()));
+            w.put(arch + ".block_count", GgufValue.u32(cfg.layers()));
+            w.put(arch + ".feed_forward_length", GgufValue.u32(cfg.intermediate()));
+            w.put(arch + ".attention.head_count", GgufValue.u32(cfg.heads()));
+            w.put(arch + ".attention.head_count_kv", GgufValue.u32(cfg.kvHeads()));
+            w.put(arch + ".attention.key_length", GgufValue.u32(cfg.headDim()));
+            w.put(arch + ".attention.value_length", GgufValue.u32(cfg.headDim()));
+            w.put(arch + ".rope.freq_base", GgufValue.f32((float) cfg.ropeTheta()));
+            w.put(arch + ".rope.dimension_count", GgufValue.u32(cfg.headDim()));
+            w.put(arch + ".attention.layer_norm_rms_epsilon", GgufValue.f32(cfg.normEps()));
+            w.put("general.file_type", GgufValue.u32(type.fileType));
+            w.put("general.quantization_version", GgufValue.u32(2)); // GGML_QNT_VERSION
+            vocab.writeTo(w);
+
+            int[] fallbacks = {0};
+            int h = cfg.hidden();
+            add2d(w, st, "token_embd.weight", "model.embed_tokens", cfg.vocab(), h, type.ggml, fallbacks, null);
+            for (int l = 0; l < cfg.layers(); l++) {
+                String p = "model.layers." + l + ".", b = "blk." + l + ".";
+                add1d(w, st, b + "attn_norm.weight", p + "input_layernorm.weight", h);
+                int heads = cfg.heads(), kv = cfg.kvHeads(), hd = cfg.headDim();
+                add2d(w, st, b + "attn_q.weight", p + "self_attn.q_proj", cfg.qDim(), h, type.ggml, fallbacks, v -> permuteRows(v, heads, hd, h));
+                add2d(w, st, b + "attn_k.weight", p + "self_attn.k_proj", cfg.kvDim(), h, type.ggml, fallbacks, v -> permuteRows(v, kv, hd, h));
+                add2d(w, st, b + "attn_v.weight", p + "self_attn.v_proj", cfg.kvDim(), h, type.ggml, fallbacks, null);
+                add2d(w, st, b + "attn_output.weight", p + "self_attn.o_proj", h, cfg.qDim(), type.ggml, fallbacks, null);
+                add1d(w, st, b + "ffn_norm.weight", p + "post_attention_layernorm.weight", h);
+                add2d(w, st, b + "ffn_gate.weight", p + "mlp.gate_proj", cfg.intermediate(), h, type.ggml, fallbacks, null);
+                add2d(w, st, b + "ffn_up.weight", p + "mlp.up_proj", cfg.intermediate(), h, type.ggml, fallbacks, null);
+                add2d(w, st, b + "ffn_down.weight", p + "mlp.down_proj", h, cfg.intermediate(), type.ggml, fallbacks, null);
+            }
+            add1d(w, st, "output_norm.weight", "model.norm.weight", h);
+            boolean tied = cfg.tieEmbeddings() || !hasWeight(st, "lm_head");
+            if (!tied) {
+                GgmlType head = type == Type.Q4_0 ? GgmlType.Q8_0 : type.ggml;
+                add2d(w, st, "output.weight", "lm_head", cfg.vocab(), h, head, fallbacks, null);
+            }
+            w.finish();
+            long bytes;
+            try { bytes = Files.size(out); } catch (IOException e) { bytes = -1; }
+            return new Result(out, bytes, w.tensorCount(), fallbacks[0]);
+        }
+    }
+
+    private static boolean hasWeight(SafeTensors st, String prefix) {
+        return st.has(prefix + ".weight") || st.metadata().containsKey(WeightFormats.META_PREFIX + prefix);
+    }
+
+    private static void add1d(GgufWriter w, SafeTensors st, String name, String hf, int n) {
+        TensorInfo t = st.get(hf);
+        if (t.rank() != 1 || t.dim(0) != n)
+            throw new SquishException(t.file() + ": tensor " + hf + " has shape " + java.util.Arrays.toString(t.shape()) + ", expected [" + n + "]");
+        w.addTensor(name, new long[]{n}, GgmlType.F32, t::toFloatArray);
+    }
+
+    private static void add2d(GgufWriter w, SafeTensors st, String name, String prefix, int rows, int cols, GgmlType type,
+                              int[] fallbacks, java.util.function.UnaryOperator<float[]> transform) {
+        if (!hasWeight(st, prefix)) throw new SquishException(st.files().get(0).getParent() + ": tensor " + prefix + ".weight is missing");
+        GgmlType t = type;
+        if (t.blockSize > 1 && cols % t.blockSize != 0) { t = GgmlType.F16; fallbacks[0]++; }
+        Supplier<float[]> values = () -> {
+            Linear lin = WeightFormats.read(st, prefix, false);
+            if (lin.rows() != rows || lin.cols() != cols)
+                throw new SquishException(st.files().get(0).getParent() + ": weight " + prefix + " is " + lin.rows() + "x" + lin.cols() + ", expected " + rows + "x" + cols);
+            float[] v = lin.toDense();
+            return transform == null ? v : transform.apply(v);
+        };
+        w.addTensor(name, new long[]{rows, cols}, t, values);
+    }
+
+    /**
+     * convert_hf_to_gguf.py's LlamaModel.permute: within each head, rows ordered as [2, hd/2]
+     * (Hugging Face's rotate-half pairs i and i + hd/2) become [hd/2, 2] (llama.cpp's rotary pairs
+     * adjacent rows 2i and 2i + 1). {@code heads} is the head count of this projection (the
+     * key/value head count for k_proj).
+     */
+    public static float[] permuteRows(float[] w, int heads, int headDim, int cols) {
+        if ((long) heads * headDim * cols != w.length) throw new IllegalArgumentException("shape mismatch");
+        float[] out = new float[w.length];
+        int half = headDim / 2;
+        for (int hh = 0; hh < heads; hh++)
+            for (int i = 0; i < half; i++)
+                for (int j = 0; j < 2; j++) {
+                    int dst = hh * headDim + 2 * i + j, src = hh * headDim + j * half + i;
+                    System.arraycopy(w, src * cols, out, dst * cols, cols);
+                }
+        return out;
+    }
+
+    /** The byte-level BPE vocabulary of tokenizer.json, in GGUF's tokenizer.ggml.* form. */
+    record Vocab(List<String> tokens, int[] types, List<String> merges, String pre, int bos, int eos) {
+        static final int NORMAL = 1, CONTROL = 3, USER_DEFINED = 4, UNUSED = 5;
+        /** The Llama 3 split regex as it appears in tokenizer.json (llama.cpp pre-tokenizer "llama-bpe"). */
+        static final String LLAMA3_REGEX = "(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\\r\\n\\p{L}\\p{N}]?\\p{L}+|\\p{N}{1,3}| ?[^\\s\\p{L}\\p{N}]+[\\r\\n]*|\\s*[\\r\\n]+|\\s+(?!\\S)|\\s+";
+
+        static Vocab load(Path dir, ModelConfig cfg) {
+            Path f = dir.resolve("tokenizer.json");
+            if (!Files.isRegularFile(f)) throw new SquishException(f + ": missing tokenizer.json (needed for the GGUF vocabulary)");
+            JsonNode root;
+            try { root = JSON.readTree(Files.readAllBytes(f)); } catch (IOException e) {
+                throw new SquishException(f + ": cannot read (" + e.getMessage() + ")", e);
+            }
+            JsonNode model = root == null ? null : root.get("model");
+            if (model == null || !"BPE".equals(model.path("type").asText()) || !model.path("vocab").isObject())
+                throw new SquishException(f + ": GGUF export supports byte-level BPE tokenizers only (model.type BPE with a vocab)");
+            String pre = preTokenizer(f, root.get("pre_tokenizer"));
+            int n = cfg.vocab();
+            String[] toks = new String[n];
+            int[] types = new int[n];
+            for (var it = model.get("vocab").fields(); it.hasNext(); ) {
+                var e = it.next();
+                int id = e.getValue().asInt(-1);
+                if (id < 0 || id >= n) throw new SquishException(f + ": token " + e.getKey() + " has id " + e.getValue() + " outside vocab_size " + n);
+                toks[id] = e.getKey();
+                types[id] = NORMAL;
+            }
+            for (JsonNode a : root.path("added_tokens")) {
+                int id = a.path("id").asInt(-1);
+                if (id < 0 || id >= n) throw new SquishException(f + ": added token " + a.path("content").asText() + " has id " + id + " outside vocab_size " + n);
+                toks[id] = a.path("content").asText();
+                types[id] = a.path("special").asBoolean(false) ? CONTROL : USER_DEFINED;
+            }
+            List<String> tokens = new ArrayList<>(n);
+            for (int i = 0; i < n; i++) {
+                if (toks[i] == null) { toks[i] = "[PAD" + i + "]"; types[i] = UNUSED; } // as convert_hf_to_gguf.py pads
+                tokens.add(toks[i]);
+            }
+            List<String> merges = new ArrayList<>();
+            for (JsonNode m : model.path("merges")) {
+                if (m.isTextual()) merges.add(m.asText());
+                else if (m.isArray() && m.size() == 2) merges.add(m.get(0).asText() + " " + m.get(1).asText());
+                else throw new SquishException(f + ": malformed merge " + m);
+            }
+            int bos = specialId(dir, cfg, "bos", tokens), eos = specialId(dir, cfg, "eos", tokens);
+            return new Vocab(tokens, types, merges, pre, bos, eos);
+        }
+
+        /** Maps the tokenizer.json pre-tokenizer to llama.cpp's tokenizer.ggml.pre name (llama-vocab.cpp). */
+        static String preTokenizer(Path f, JsonNode pt) {
+            if (pt != null && "ByteLevel".equals(pt.path("type").asText()) && pt.path("use_regex").asBoolean(true))
+                return "gpt-2"; // the GPT-2 split regex ('s|'t|... | ?\p{L}+| ?\p{N}+|...)
+            if (pt != null && "Sequence".equals(pt.path("type").asText())) {
+                JsonNode list = pt.path("pretokenizers");
+                if (list.size() == 2 && "Split".equals(list.get(0).path("type").asText())
+                        && LLAMA3_REGEX.equals(list.get(0).path("pattern").path("Regex").asText())
+                        && "ByteLevel".equals(list.get(1).path("type").asText()) && !list.get(1).path("use_regex").asBoolean(true))
+                    return "llama-bpe";
+            }
+            throw new SquishException(f + ": unsupported pre_tokenizer for GGUF export (supported: GPT-2 ByteLevel, Llama 3 split)");
+        }
+
+        static int specialId(Path dir, ModelConfig cfg, String which, List<String> tokens) {
+            JsonNode id = cfg.json().get(which + "_token_id");
+            if (id != null && id.isIntegralNumber()) return id.asInt();
+            Path tc = dir.resolve("tokenizer_config.json");
+            if (Files.isRegularFile(tc)) {
+                try {
+                    JsonNode t = JSON.readTree(Files.readAllBytes(tc)).get(which + "_token");
+                    String s = t == null ? null : t.isTextual() ? t.asText() : t.path("content").asText(null);
+                    if (s != null && tokens.contains(s)) return tokens.indexOf(s);
+                } catch (IOException e) {
+                    throw new SquishException(tc + ": cannot read (" + e.getMessage() + ")", e);
+                }
+            }
+            return -1;
+        }
+
+        void writeTo(GgufWriter w) {
+            w.put("tokenizer.ggml.model", GgufValue.string("gpt2"));
+            w.put("tokenizer.ggml.pre", GgufValue.string(pre));
+            w.put("tokenizer.ggml.tokens", GgufValue.strings(tokens));
+            w.put("tokenizer.ggml.token_type", GgufValue.i32s(types));
+            w.put("tokenizer.ggml.merges", GgufValue.strings(merges));
+            if (bos >= 0) w.put("tokenizer.ggml.bos_token_id", GgufValue.u32(bos));
+            if (eos >= 0) w.put("tokenizer.ggml.eos_token_id", GgufValue.u32(eos));
+            w.put("tokenizer.ggml.add_bos_token", GgufValue.bool(false));
+            w.put("tokenizer.ggml.add_eos_token", GgufValue.bool(false));
+        }
+    }
+}
