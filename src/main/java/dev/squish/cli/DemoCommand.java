@@ -62,11 +62,12 @@ final class DemoCommand implements java.util.concurrent.Callable<Integer> {
         List<Trial.Spec> runnable = new ArrayList<>();
         for (Trial.Spec s : chosen) {
             if (s.method() == null) { runnable.add(s); continue; }
+            s.stage();   // bad settings from --methods are errors
             try {
                 s.create();
                 runnable.add(s);
-            } catch (SquishException e) {
-                notes.add("skipped " + s.label() + ": " + e.getMessage());
+            } catch (SquishException e) {   // a method not implemented (yet) in this build
+                notes.add("skipped " + s.label() + ": " + s.method() + " is not available in this build");
             }
         }
         int n = samples != null ? samples : quick ? 16 : 128, L = seqLen != null ? seqLen : quick ? 128 : 256;

@@ -12,7 +12,7 @@ final class DemoReport {
     private DemoReport() {}
 
     static final List<String> HEADERS = List.of("method", "test ppl", "vs dense", "params", "MiB", "decode tok/s",
-            "speedup", "compress s", "total s");
+            "speedup", "compress s");
 
     /** The table as cells (for HTML) and as aligned text (for stdout). */
     record Table(List<List<Object>> rows, String text) {}
@@ -21,7 +21,7 @@ final class DemoReport {
         Trial.Result dense = results.stream().filter(r -> r.spec().method() == null).findFirst().orElse(null);
         List<List<Object>> rows = new ArrayList<>();
         StringBuilder sb = new StringBuilder();
-        String fmt = "%-20s %9s %9s %11s %7s %12s %8s %10s %8s%n";
+        String fmt = "%-20s %9s %9s %11s %7s %12s %8s %10s%n";
         sb.append(String.format(Locale.ROOT, fmt, HEADERS.toArray()));
         for (Trial.Result r : results) {
             String change = dense == null ? null : String.format(Locale.ROOT, "%+.1f%%", 100 * (r.perplexity() / dense.perplexity() - 1));
@@ -30,7 +30,7 @@ final class DemoReport {
             boolean base = r.spec().method() == null;
             rows.add(Arrays.asList(r.spec().label(), round(r.perplexity(), 3), change, r.parameters(), round(mib, 2),
                     Double.isFinite(r.decodeTokensPerSecond()) ? Math.round(r.decodeTokensPerSecond()) : null,
-                    speedup == null ? null : round(speedup, 2), base ? null : round(r.compressSeconds(), 1), round(r.totalSeconds(), 1)));
+                    speedup == null ? null : round(speedup, 2), base ? null : round(r.compressSeconds(), 1)));
             sb.append(String.format(Locale.ROOT, fmt, r.spec().label(), String.format(Locale.ROOT, "%.3f", r.perplexity()),
                     change == null ? "-" : change, String.format(Locale.ROOT, "%,d", r.parameters()),
                     String.format(Locale.ROOT, "%.2f", mib), String.format(Locale.ROOT, "%.0f", r.decodeTokensPerSecond()),
@@ -70,13 +70,8 @@ final class DemoReport {
         for (String n : notes) h.paragraph("Note: " + n);
 
         h.section("Perplexity against size");
-        Map<String, List<double[]>> byMethod = new LinkedHashMap<>();
-        for (Trial.Result r : results) {
-            String m = r.spec().method() == null ? "dense" : r.spec().method();
-            byMethod.computeIfAbsent(m, k -> new ArrayList<>()).add(new double[]{r.bytes() / ReportParts.MIB, r.perplexity()});
-        }
-        Map<String, double[][]> series = new LinkedHashMap<>();
-        byMethod.forEach((k, v) -> series.put(k, v.toArray(double[][]::new)));
+        Map<String, double[][]> series = new LinkedHashMap<>();   // one point per variant: several share a size
+        for (Trial.Result r : results) series.put(r.spec().label(), new double[][]{{r.bytes() / ReportParts.MIB, r.perplexity()}});
         h.lineChart("Test perplexity against weight size (lower left is better)", "weights (MiB)", "perplexity", series, true);
 
         h.section("Bytes and speed per format");

@@ -110,14 +110,14 @@ final class Trial {
     }
 
     /**
-     * Greedy decode speed in tokens per second: one short warm-up run (JIT), then the best of two
+     * Greedy decode speed in tokens per second: one short warm-up run (JIT), then the best of five
      * runs of {@code tokens} tokens (the best is the least disturbed by other work on the machine).
      */
     static double decodeSpeed(Model m, int[] prompt, int tokens) {
         Generator g = new Generator(m);
         g.generate(prompt, Generator.Options.greedy(Math.min(16, tokens)), t -> { });
         double best = 0;
-        for (int i = 0; i < 2; i++) best = Math.max(best, g.generate(prompt, Generator.Options.greedy(tokens), t -> { }).decodeTokensPerSecond());
+        for (int i = 0; i < 5; i++) best = Math.max(best, g.generate(prompt, Generator.Options.greedy(tokens), t -> { }).decodeTokensPerSecond());
         return best;
     }
 

@@ -84,6 +84,10 @@ final class Charts {
         NumberAxis x = (NumberAxis) plot.getDomainAxis();
         x.setAutoRangeIncludesZero(false);
         x.setAutoRangeStickyZero(false);
+        boolean wholeX = data.getSeriesCount() > 0;
+        for (int i = 0; i < data.getSeriesCount(); i++)
+            for (int j = 0; j < data.getItemCount(i); j++) wholeX &= data.getXValue(i, j) == Math.rint(data.getXValue(i, j));
+        if (wholeX) x.setStandardTickUnits(NumberAxis.createIntegerTickUnits());   // block, rank or index: no 0.5 ticks
         x.setLowerMargin(0.03);   // keep the first and last markers clear of the plot edge
         x.setUpperMargin(0.03);
         if (logY) {
