@@ -98,6 +98,7 @@ final class DemoCommand implements java.util.concurrent.Callable<Integer> {
         double seconds = (System.nanoTime() - start) / 1e9;
         DemoReport.Table table = DemoReport.table(results);
         o.print(table.text());
+        o.println(DemoReport.recommendation(results));
         for (String note : notes) o.println("note: " + note);
         Map<String, Object> settings = new LinkedHashMap<>();
         settings.put("model", "kjv-llama-tiny");

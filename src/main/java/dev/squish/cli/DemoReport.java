@@ -45,6 +45,24 @@ final class DemoReport {
         return Double.isFinite(v) ? Math.round(v * f) / f : v;
     }
 
+    /**
+     * The smallest variant whose perplexity is within 5% of the dense model's (ties: the lower
+     * perplexity); null when none is.
+     */
+    static Trial.Result recommended(List<Trial.Result> results) {
+        Trial.Result dense = results.stream().filter(r -> r.spec().method() == null).findFirst().orElse(null);
+        if (dense == null) return null;
+        return results.stream().filter(r -> r.spec().method() != null && r.perplexity() <= 1.05 * dense.perplexity())
+                .min(Comparator.comparingLong(Trial.Result::bytes).thenComparingDouble(Trial.Result::perplexity)).orElse(null);
+    }
+
+    static String recommendation(List<Trial.Result> results) {
+        Trial.Result best = recommended(results), dense = results.stream().filter(r -> r.spec().method() == null).findFirst().orElse(null);
+        if (best == null || dense == null) return "No method stayed within 5% of the dense model's perplexity.";
+        return String.format(Locale.ROOT, "Smallest model within 5%% of the dense perplexity: %s (%+.1f%% perplexity, %.0f%% of the dense size).",
+                best.spec().label(), 100 * (best.perplexity() / dense.perplexity() - 1), 100.0 * best.bytes() / dense.bytes());
+    }
+
     /** The main storage format(s) of a run's decoder linears, e.g. {@code nm2:4} or {@code dense+lowrank}. */
     static String formats(Trial.Result r) {
         return String.join("+", r.formats().keySet());
@@ -67,6 +85,7 @@ final class DemoReport {
                 ((Number) settings.get("seconds")).doubleValue()));
         h.section("Results");
         h.table("Perplexity, size and speed per method", HEADERS, table.rows());
+        h.paragraph(recommendation(results));
         for (String n : notes) h.paragraph("Note: " + n);
 
         h.section("Perplexity against size");

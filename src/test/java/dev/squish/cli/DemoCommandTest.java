@@ -75,6 +75,17 @@ class DemoCommandTest {
             assertTrue(line.contains(String.format(java.util.Locale.ROOT, " %.3f ", ppl)), line);
         }
         assertTrue(lines.get(1).contains("+0.0%"), "dense vs itself");
+        // the recommendation: the smallest variant within 5% of the dense perplexity
+        double dense = results.get("results").get(0).get("perplexity").asDouble();
+        String best = null;
+        long bestBytes = Long.MAX_VALUE;
+        for (JsonNode r : results.get("results"))
+            if (!r.get("label").asText().equals("dense") && r.get("perplexity").asDouble() <= 1.05 * dense && r.get("bytes").asLong() < bestBytes) {
+                best = r.get("label").asText();
+                bestBytes = r.get("bytes").asLong();
+            }
+        String rec = lines.get(labels.size() + 1);
+        assertTrue(best == null ? rec.startsWith("No method") : rec.startsWith("Smallest model within 5% of the dense perplexity: " + best + " ("), rec);
         assertTrue(run.out().contains("report.html"));
     }
 
