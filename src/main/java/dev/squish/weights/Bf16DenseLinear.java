@@ -64,14 +64,16 @@ public final class Bf16DenseLinear implements Linear {
 
     private float dot(int r, float[] x) {
         int base = r * cols;
-        FloatVector a0 = FloatVector.zero(S), a1 = a0;
+        FloatVector a0 = FloatVector.zero(S), a1 = a0, a2 = a0, a3 = a0;
         int i = 0;
-        for (; i + 2 * L <= cols; i += 2 * L) {
+        for (; i + 4 * L <= cols; i += 4 * L) {
             a0 = load(base + i).fma(FloatVector.fromArray(S, x, i), a0);
             a1 = load(base + i + L).fma(FloatVector.fromArray(S, x, i + L), a1);
+            a2 = load(base + i + 2 * L).fma(FloatVector.fromArray(S, x, i + 2 * L), a2);
+            a3 = load(base + i + 3 * L).fma(FloatVector.fromArray(S, x, i + 3 * L), a3);
         }
         for (; i + L <= cols; i += L) a0 = load(base + i).fma(FloatVector.fromArray(S, x, i), a0);
-        float s = a0.add(a1).reduceLanes(VectorOperators.ADD);
+        float s = a0.add(a1).add(a2.add(a3)).reduceLanes(VectorOperators.ADD);
         for (; i < cols; i++) s += fromBf16(w[base + i]) * x[i];
         return s;
     }

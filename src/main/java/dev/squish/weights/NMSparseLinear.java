@@ -7,7 +7,7 @@ import dev.squish.util.Parallel;
 import jdk.incubator.vector.FloatVector;
 import jdk.incubator.vector.IntVector;
 import jdk.incubator.vector.VectorOperators;
-import jdk.incubator.vector.VectorShuffle;
+import jdk.incubator.vector.VectorMask;
 import jdk.incubator.vector.VectorSpecies;
 
 import static dev.squish.weights.Kernels.L;
@@ -19,10 +19,11 @@ import static dev.squish.weights.Kernels.S;
  * their in-group positions packed at 2 bits (M <= 4) or 4 bits (M <= 16). A last partial group
  * (cols not a multiple of M) also has N slots; slots a group does not need hold 0.
  *
- * <p>Kernel: for L slots at a time it unpacks the L positions with one permute + variable shift +
- * AND, adds the precomputed group start of each slot, and gathers x at those columns (x of one
- * token stays in L1), then FMAs with the L contiguous values. 2:4 moves 8.5 bytes per 4 weights
- * instead of 16.
+ * <p>Kernel: for L slots at a time it unpacks the L positions with a broadcast + variable shift +
+ * AND, then fetches the x values of those columns: when the L slots span at most 2L columns
+ * (M <= 2N, e.g. 2:4, 4:8) with one two-table permute of two x vectors ({@code selectFrom},
+ * vpermt2ps), otherwise with a gather. Then one FMA with the L contiguous values. 2:4 moves 8.5
+ * bytes per 4 weights instead of 16.
  *
  * <p>File: {@code PREFIX.values} F32 [rows, N * groups], {@code PREFIX.indices} I32 [rows, words]
  * (slot j of a row at bits [b j, b j + b) of the row's words, LSB first, b = 2 or 4),
@@ -35,8 +36,11 @@ public final class NMSparseLinear implements Linear {
     private final float[] values;  // [rows * k + PAD]
     private final int[] idx;       // [rows * rw + PAD]
     private final int[] baseCol;   // [k + PAD]: first column of slot j's group
-    // per phase (position of a chunk's first slot inside its index word): which word and shift each lane reads
-    private final int[][] phaseWord, phaseShift;
+    /** Vector path: 0 = scalar, 1 = gather x, 2 = two-vector permute of x (M <= 2N and L % N == 0). */
+    private final int path;
+    private final int[] laneShift;   // bit offset of lane j's position inside its index word
+    private final int[] laneCol;     // path 2: column of lane j's group relative to the chunk's first group
+    private final long hiWord;       // lanes that read the second index word (when L * ib = 64)
 
     private NMSparseLinear(int rows, int cols, int n, int m, float[] values, int[] idx) {
         this.rows = rows; this.cols = cols; this.n = n; this.m = m;
@@ -47,13 +51,18 @@ public final class NMSparseLinear implements Linear {
         this.values = values; this.idx = idx;
         this.baseCol = new int[k + Kernels.PAD];
         for (int j = 0; j < k; j++) baseCol[j] = (j / n) * m;
-        int chunkBits = L * ib, phases = chunkBits >= 32 ? 1 : 32 / chunkBits;
-        phaseWord = new int[phases][L]; phaseShift = new int[phases][L];
-        for (int p = 0; p < phases; p++)
-            for (int j = 0; j < L; j++) {
-                int bit = p * chunkBits + j * ib;
-                phaseWord[p][j] = bit >>> 5; phaseShift[p][j] = bit & 31;
-            }
+        int chunkBits = L * ib;
+        laneShift = new int[L]; laneCol = new int[L];
+        long hi = 0;
+        for (int j = 0; j < L; j++) {
+            laneShift[j] = (j * ib) & 31;
+            if ((j * ib) >= 32) hi |= 1L << j;
+            laneCol[j] = (j / n) * m;
+        }
+        hiWord = hi;
+        if (chunkBits > 64 || L > 64) path = 0;
+        else if (L % n == 0 && m <= 2 * n) path = 2;
+        else path = 1;
     }
 
     private static void checkNM(int n, int m) {
@@ -101,44 +110,70 @@ public final class NMSparseLinear implements Linear {
         return (idx[r * rw + (bit >>> 5)] >>> (bit & 31)) & ((1 << ib) - 1);
     }
 
-    private float dot(int r, float[] x, int[] scratch, VectorShuffle<Integer>[] shuf, IntVector[] shift) {
-        int vo = r * k, wo = r * rw, kv = S.loopBound(k), phases = shuf.length, j = 0;
-        IntVector pmask = IntVector.broadcast(IS, (1 << ib) - 1);
+    /** Positions (in-group column) of slots j .. j+L-1 of row r (j a multiple of L). */
+    private IntVector positions(int r, int j) {
+        int bit = j * ib, w = r * rw + (bit >>> 5);
+        IntVector words = IntVector.broadcast(IS, idx[w]);
+        if (hiWord != 0) words = words.blend(idx[w + 1], VectorMask.fromLong(IS, hiWord));
+        IntVector sh = IntVector.fromArray(IS, laneShift, 0);
+        if ((bit & 31) != 0) sh = sh.add(bit & 31);
+        return words.lanewise(VectorOperators.LSHR, sh).and((1 << ib) - 1);
+    }
+
+    /** Path 1: gathers x at the L slot columns. */
+    private float dotGather(int r, float[] x, int[] scratch) {
+        int vo = r * k, kv = path == 0 ? 0 : S.loopBound(k), j = 0;
         FloatVector acc = FloatVector.zero(S);
         for (; j < kv; j += L) {
-            int p = (j / L) % phases;
-            IntVector pos = IntVector.fromArray(IS, idx, wo + ((j * ib) >>> 5)).rearrange(shuf[p])
-                    .lanewise(VectorOperators.LSHR, shift[p]).and(pmask);
-            IntVector.fromArray(IS, baseCol, j).add(pos).intoArray(scratch, 0);
-            FloatVector xv = FloatVector.fromArray(S, x, 0, scratch, 0);
-            acc = FloatVector.fromArray(S, values, vo + j).fma(xv, acc);
+            IntVector.fromArray(IS, baseCol, j).add(positions(r, j)).intoArray(scratch, 0);
+            acc = FloatVector.fromArray(S, values, vo + j).fma(FloatVector.fromArray(S, x, 0, scratch, 0), acc);
         }
         float s = acc.reduceLanes(VectorOperators.ADD);
         for (; j < k; j++) s += values[vo + j] * x[baseCol[j] + position(r, j)];
         return s;
     }
 
-    @SuppressWarnings("unchecked")
-    private VectorShuffle<Integer>[] shuffles() {
-        VectorShuffle<Integer>[] s = new VectorShuffle[phaseWord.length];
-        for (int p = 0; p < s.length; p++) s[p] = VectorShuffle.fromArray(IS, phaseWord[p], 0);
-        return s;
-    }
-
-    private IntVector[] shifts() {
-        IntVector[] s = new IntVector[phaseShift.length];
-        for (int p = 0; p < s.length; p++) s[p] = IntVector.fromArray(IS, phaseShift[p], 0);
+    /**
+     * Path 2 (e.g. 2:4, 4:8): L slots span at most 2L columns, so the x values they need are
+     * picked from two consecutive x vectors by one two-table permute (vpermt2ps) instead of a gather.
+     * xp is x copied into a buffer padded by 2L zeros so the last chunk may read past cols.
+     */
+    private float dotPermute(int r, float[] xp) {
+        int vo = r * k, kv = S.loopBound(k), j = 0;
+        FloatVector a0 = FloatVector.zero(S), a1 = a0;
+        for (; j + 2 * L <= kv; j += 2 * L) {
+            int c0 = baseCol[j], c1 = baseCol[j + L];
+            FloatVector i0 = (FloatVector) IntVector.fromArray(IS, laneCol, 0).add(positions(r, j)).convert(VectorOperators.I2F, 0);
+            FloatVector i1 = (FloatVector) IntVector.fromArray(IS, laneCol, 0).add(positions(r, j + L)).convert(VectorOperators.I2F, 0);
+            FloatVector x0 = i0.selectFrom(FloatVector.fromArray(S, xp, c0), FloatVector.fromArray(S, xp, c0 + L));
+            FloatVector x1 = i1.selectFrom(FloatVector.fromArray(S, xp, c1), FloatVector.fromArray(S, xp, c1 + L));
+            a0 = FloatVector.fromArray(S, values, vo + j).fma(x0, a0);
+            a1 = FloatVector.fromArray(S, values, vo + j + L).fma(x1, a1);
+        }
+        for (; j < kv; j += L) {
+            int c0 = baseCol[j];
+            FloatVector i0 = (FloatVector) IntVector.fromArray(IS, laneCol, 0).add(positions(r, j)).convert(VectorOperators.I2F, 0);
+            FloatVector x0 = i0.selectFrom(FloatVector.fromArray(S, xp, c0), FloatVector.fromArray(S, xp, c0 + L));
+            a0 = FloatVector.fromArray(S, values, vo + j).fma(x0, a0);
+        }
+        float s = a0.add(a1).reduceLanes(VectorOperators.ADD);
+        for (; j < k; j++) s += values[vo + j] * xp[baseCol[j] + position(r, j)];
         return s;
     }
 
     @Override public void matvec(float[] x, float[] y) {
         Kernels.checkMatvec(this, x, y);
-        Parallel.forRange(rows, 16, (r0, r1) -> {
-            int[] scratch = new int[L];
-            VectorShuffle<Integer>[] shuf = shuffles();
-            IntVector[] shift = shifts();
-            for (int r = r0; r < r1; r++) y[r] = dot(r, x, scratch, shuf, shift);
-        });
+        if (path == 2) {
+            float[] xp = java.util.Arrays.copyOf(x, cols + 2 * L);
+            Parallel.forRange(rows, 16, (r0, r1) -> {
+                for (int r = r0; r < r1; r++) y[r] = dotPermute(r, xp);
+            });
+        } else {
+            Parallel.forRange(rows, 16, (r0, r1) -> {
+                int[] scratch = new int[L];
+                for (int r = r0; r < r1; r++) y[r] = dotGather(r, x, scratch);
+            });
+        }
     }
 
     private void decodeRow(int r, float[] dst, int off) {

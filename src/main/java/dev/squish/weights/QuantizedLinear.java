@@ -7,6 +7,8 @@ import dev.squish.formats.SafeTensorsWriter;
 import dev.squish.util.Parallel;
 import jdk.incubator.vector.ByteVector;
 import jdk.incubator.vector.FloatVector;
+import jdk.incubator.vector.IntVector;
+import jdk.incubator.vector.VectorSpecies;
 import jdk.incubator.vector.VectorOperators;
 
 import static dev.squish.weights.Kernels.BS;
@@ -23,8 +25,9 @@ import static dev.squish.weights.Kernels.S;
  * computed once per call, so the inner loop is only convert + FMA. int8 codes are held in memory
  * as {@code q - 128} (signed bytes widen with one instruction; the -128 is folded into the zero).
  * int4 codes are held in 32-column blocks: byte j of a block holds column j (low nibble) and
- * column j + 16 (high nibble), so one 16-byte load yields two float vectors with just an AND and a
- * shift; columns after the last whole block are packed two per byte in order.
+ * column j + 16 (high nibble), so one 16-byte load widened once to int lanes yields two float
+ * vectors with two ANDs (the high nibble is left in place, i.e. 16 q, and the group's sum is scaled
+ * by 1/16); columns after the last whole block are packed two per byte in order.
  *
  * <p>File layout (independent of the kernel layout): {@code PREFIX.qweight} U8 [rows, ceil(cols *
  * bits / 8)] codes in column order (int4: even column in the low nibble), {@code PREFIX.scales}
@@ -34,6 +37,7 @@ import static dev.squish.weights.Kernels.S;
  */
 public final class QuantizedLinear implements Linear {
     private static final boolean VEC4 = L <= 16 && 16 % L == 0;
+    private static final VectorSpecies<Integer> IS = S.withLanes(int.class);
 
     private final int rows, cols, bits, group, groups, rowBytes, full32;
     private final byte[] codes;          // kernel layout, padded by Kernels.PAD
@@ -153,9 +157,22 @@ public final class QuantizedLinear implements Linear {
         });
     }
 
+    /** sum_g scale_g (zero_g - offset) xs_g over the groups of row r (the zero-point term, vectorized over groups). */
+    private float zeroTerm(int sb, float[] xs, float offset) {
+        FloatVector acc = FloatVector.zero(S), off = FloatVector.broadcast(S, offset);
+        int g = 0;
+        for (; g + L <= groups; g += L)
+            acc = FloatVector.fromArray(S, scales, sb + g).mul(FloatVector.fromArray(S, zeros, sb + g).sub(off))
+                    .fma(FloatVector.fromArray(S, xs, g), acc);
+        float z = acc.reduceLanes(VectorOperators.ADD);
+        for (; g < groups; g++) z += scales[sb + g] * (zeros[sb + g] - offset) * xs[g];
+        return z;
+    }
+
+    /** int8: per group sum_i (q_i - 128) x_i with two FMA chains, scaled into one of two totals. */
     private float row8(int r, float[] x, float[] xs) {
         int base = r * rowBytes, sb = r * groups;
-        FloatVector total = FloatVector.zero(S);
+        FloatVector t0 = FloatVector.zero(S), t1 = t0;
         float extra = 0;
         for (int g = 0; g < groups; g++) {
             int c0 = g * group, c1 = Math.min(cols, c0 + group), c = c0;
@@ -170,45 +187,68 @@ public final class QuantizedLinear implements Linear {
                 FloatVector q0 = (FloatVector) ByteVector.fromArray(BS, codes, base + c).convertShape(VectorOperators.B2F, S, 0);
                 a0 = q0.fma(FloatVector.fromArray(S, x, c), a0);
             }
-            float tail = 0;
-            for (; c < c1; c++) tail += codes[base + c] * x[c];
             float s = scales[sb + g];
-            total = a0.add(a1).fma(FloatVector.broadcast(S, s), total);
-            extra += s * (tail - (zeros[sb + g] - 128f) * xs[g]);
+            if (c < c1) {
+                float tail = 0;
+                for (; c < c1; c++) tail += codes[base + c] * x[c];
+                extra += s * tail;
+            }
+            if ((g & 1) == 0) t0 = a0.add(a1).fma(FloatVector.broadcast(S, s), t0);
+            else t1 = a0.add(a1).fma(FloatVector.broadcast(S, s), t1);
         }
-        return total.reduceLanes(VectorOperators.ADD) + extra;
+        return t0.add(t1).reduceLanes(VectorOperators.ADD) + extra - zeroTerm(sb, xs, 128f);
     }
 
+    /** int4, groups made of whole 32-column blocks: sum over the blocks, scaled into one of two totals. */
     private float row4(int r, float[] x, float[] xs) {
         int base = r * rowBytes, sb = r * groups;
-        FloatVector total = FloatVector.zero(S);
-        float extra = 0;
-        for (int g = 0; g < groups; g++) {
-            int c0 = g * group, c1 = Math.min(cols, c0 + group);
-            int b0 = (c0 + 31) >> 5, b1 = Math.min(c1, full32) >> 5;
-            float tail = 0;
-            if (VEC4 && b0 < b1) {
+        FloatVector t0 = FloatVector.zero(S), t1 = t0;
+        FloatVector sixteenth = FloatVector.broadcast(S, 0.0625f);
+        int g = 0;
+        if (VEC4 && (group & 31) == 0) {
+            int whole = Math.min(groups, full32 / group), nb = group >> 5;
+            for (; g < whole; g++) {
+                // hi accumulates 16 q (the high nibble masked in place, no shift); scaled by 1/16 once per group
                 FloatVector lo = FloatVector.zero(S), hi = lo;
-                for (int blk = b0; blk < b1; blk++) {
+                for (int blk = g * nb, end = blk + nb; blk < end; blk++) {
                     int bo = base + blk * 16, c = blk * 32;
                     for (int h = 0; h < 16; h += L) {
-                        ByteVector b = ByteVector.fromArray(BS, codes, bo + h);
-                        FloatVector ql = (FloatVector) b.and((byte) 0x0f).convertShape(VectorOperators.B2F, S, 0);
-                        FloatVector qh = (FloatVector) b.lanewise(VectorOperators.LSHR, 4).convertShape(VectorOperators.B2F, S, 0);
-                        lo = ql.fma(FloatVector.fromArray(S, x, c + h), lo);
-                        hi = qh.fma(FloatVector.fromArray(S, x, c + 16 + h), hi);
+                        IntVector b = (IntVector) ByteVector.fromArray(BS, codes, bo + h).convertShape(VectorOperators.B2I, IS, 0);
+                        lo = ((FloatVector) b.and(0x0f).convert(VectorOperators.I2F, 0)).fma(FloatVector.fromArray(S, x, c + h), lo);
+                        hi = ((FloatVector) b.and(0xf0).convert(VectorOperators.I2F, 0)).fma(FloatVector.fromArray(S, x, c + 16 + h), hi);
                     }
                 }
-                for (int c = c0; c < b0 * 32; c++) tail += code(r, c) * x[c];
-                for (int c = b1 * 32; c < c1; c++) tail += code(r, c) * x[c];
-                total = lo.add(hi).fma(FloatVector.broadcast(S, scales[sb + g]), total);
-            } else {
-                for (int c = c0; c < c1; c++) tail += code(r, c) * x[c];
+                FloatVector sv = FloatVector.broadcast(S, scales[sb + g]);
+                if ((g & 1) == 0) t0 = hi.fma(sixteenth, lo).fma(sv, t0);
+                else t1 = hi.fma(sixteenth, lo).fma(sv, t1);
             }
-            float s = scales[sb + g];
-            extra += s * (tail - zeros[sb + g] * xs[g]);
         }
-        return total.reduceLanes(VectorOperators.ADD) + extra;
+        float sum = t0.add(t1).reduceLanes(VectorOperators.ADD);
+        for (; g < groups; g++) sum += scales[sb + g] * groupDot4(r, g, x);
+        return sum - zeroTerm(sb, xs, 0f);
+    }
+
+    /** sum_{c in group g} q_c x_c for any group size (whole blocks vectorized, the rest per element). */
+    private float groupDot4(int r, int g, float[] x) {
+        int base = r * rowBytes, c0 = g * group, c1 = Math.min(cols, c0 + group);
+        int b0 = (c0 + 31) >> 5, b1 = Math.min(c1, full32) >> 5;
+        float tail = 0;
+        if (!VEC4 || b0 >= b1) {
+            for (int c = c0; c < c1; c++) tail += code(r, c) * x[c];
+            return tail;
+        }
+        FloatVector lo = FloatVector.zero(S), hi = lo;
+        for (int blk = b0; blk < b1; blk++) {
+            int bo = base + blk * 16, c = blk * 32;
+            for (int h = 0; h < 16; h += L) {
+                IntVector b = (IntVector) ByteVector.fromArray(BS, codes, bo + h).convertShape(VectorOperators.B2I, IS, 0);
+                lo = ((FloatVector) b.and(0x0f).convert(VectorOperators.I2F, 0)).fma(FloatVector.fromArray(S, x, c + h), lo);
+                hi = ((FloatVector) b.and(0xf0).convert(VectorOperators.I2F, 0)).fma(FloatVector.fromArray(S, x, c + 16 + h), hi);
+            }
+        }
+        for (int c = c0; c < b0 * 32; c++) tail += code(r, c) * x[c];
+        for (int c = b1 * 32; c < c1; c++) tail += code(r, c) * x[c];
+        return hi.fma(FloatVector.broadcast(S, 0.0625f), lo).reduceLanes(VectorOperators.ADD) + tail;
     }
 
     /** Dequantizes row r into dst (for prefill tiles; vectorized for int8, per element for int4 edges). */
@@ -229,9 +269,9 @@ public final class QuantizedLinear implements Linear {
                 for (int blk = b0; blk < b1; blk++, c += 32) {
                     int bo = base + blk * 16;
                     for (int h = 0; h < 16; h += L) {
-                        ByteVector b = ByteVector.fromArray(BS, codes, bo + h);
-                        ((FloatVector) b.and((byte) 0x0f).convertShape(VectorOperators.B2F, S, 0)).sub(zv).mul(sv).intoArray(dst, off + c + h);
-                        ((FloatVector) b.lanewise(VectorOperators.LSHR, 4).convertShape(VectorOperators.B2F, S, 0)).sub(zv).mul(sv).intoArray(dst, off + c + 16 + h);
+                        IntVector b = (IntVector) ByteVector.fromArray(BS, codes, bo + h).convertShape(VectorOperators.B2I, IS, 0);
+                        ((FloatVector) b.and(0x0f).convert(VectorOperators.I2F, 0)).sub(zv).mul(sv).intoArray(dst, off + c + h);
+                        ((FloatVector) b.lanewise(VectorOperators.LSHR, 4).and(0x0f).convert(VectorOperators.I2F, 0)).sub(zv).mul(sv).intoArray(dst, off + c + 16 + h);
                     }
                 }
             }

@@ -71,22 +71,28 @@ public final class SparseLinear implements Linear {
     private float dot(int r, float[] x) {
         int p = rowPtr[r];
         if (p == rowPtr[r + 1]) return 0;
-        int vecEnd = VEC ? S.loopBound(cols) : 0, i = 0;
-        FloatVector a0 = FloatVector.zero(S), a1 = a0;
-        for (; i + 2 * L <= vecEnd; i += 2 * L) {
-            long b0 = bits(r, i), b1 = bits(r, i + L);
-            int p1 = p + Long.bitCount(b0);
-            a0 = FloatVector.fromArray(S, values, p).expand(VectorMask.fromLong(S, b0)).fma(FloatVector.fromArray(S, x, i), a0);
-            a1 = FloatVector.fromArray(S, values, p1).expand(VectorMask.fromLong(S, b1)).fma(FloatVector.fromArray(S, x, i + L), a1);
-            p = p1 + Long.bitCount(b1);
+        int vecEnd = VEC ? S.loopBound(cols) : 0, i = 0, mb = r * wpr;
+        FloatVector a0 = FloatVector.zero(S), a1 = a0, a2 = a0, a3 = a0;
+        if (L == 16) {
+            // a whole mask word (64 columns) per iteration: the four chunk offsets come from prefix
+            // popcounts of the same word, so they do not wait on each other
+            for (; i + 64 <= vecEnd; i += 64) {
+                long w = mask[mb + (i >>> 6)];
+                int p1 = p + Long.bitCount(w & 0xffffL), p2 = p + Long.bitCount(w & 0xffffffffL), p3 = p + Long.bitCount(w & 0xffffffffffffL);
+                a0 = FloatVector.fromArray(S, values, p).expand(VectorMask.fromLong(S, w & 0xffff)).fma(FloatVector.fromArray(S, x, i), a0);
+                a1 = FloatVector.fromArray(S, values, p1).expand(VectorMask.fromLong(S, (w >>> 16) & 0xffff)).fma(FloatVector.fromArray(S, x, i + 16), a1);
+                a2 = FloatVector.fromArray(S, values, p2).expand(VectorMask.fromLong(S, (w >>> 32) & 0xffff)).fma(FloatVector.fromArray(S, x, i + 32), a2);
+                a3 = FloatVector.fromArray(S, values, p3).expand(VectorMask.fromLong(S, w >>> 48)).fma(FloatVector.fromArray(S, x, i + 48), a3);
+                p += Long.bitCount(w);
+            }
         }
         for (; i < vecEnd; i += L) {
             long b = bits(r, i);
             a0 = FloatVector.fromArray(S, values, p).expand(VectorMask.fromLong(S, b)).fma(FloatVector.fromArray(S, x, i), a0);
             p += Long.bitCount(b);
         }
-        float s = a0.add(a1).reduceLanes(VectorOperators.ADD);
-        for (; i < cols; i++) if ((mask[r * wpr + (i >>> 6)] >>> (i & 63) & 1) != 0) s += values[p++] * x[i];
+        float s = a0.add(a1).add(a2.add(a3)).reduceLanes(VectorOperators.ADD);
+        for (; i < cols; i++) if ((mask[mb + (i >>> 6)] >>> (i & 63) & 1) != 0) s += values[p++] * x[i];
         return s;
     }
 

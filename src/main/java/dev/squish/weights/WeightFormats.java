@@ -25,6 +25,8 @@ public final class WeightFormats {
         if (fmt.equals(Bf16DenseLinear.FORMAT)) return Bf16DenseLinear.read(st, prefix);
         if (QuantizedLinear.parseFormat(fmt) != null) return QuantizedLinear.read(st, prefix, fmt);
         if (fmt.equals(SparseLinear.FORMAT)) return SparseLinear.read(st, prefix);
+        if (fmt.startsWith("sparse-int")) return SparseQuantizedLinear.read(st, prefix, fmt);
+        if (fmt.startsWith("outlier-")) return OutlierLinear.read(st, prefix);
         if (NMSparseLinear.parseFormat(fmt) != null) return NMSparseLinear.read(st, prefix, fmt);
         if (fmt.equals(LowRankLinear.FORMAT)) return LowRankLinear.read(st, prefix);
         throw new SquishException(st.files().get(0) + ": weight " + prefix + " has unknown format '" + fmt + "'");
