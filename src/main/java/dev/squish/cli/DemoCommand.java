@@ -23,7 +23,7 @@ import java.util.*;
  * The variants are data ({@link #VARIANTS}); one whose method is not implemented yet is skipped
  * with a note.
  */
-@Command(name = "demo", description = "Compress the bundled model with several methods; print a comparison table and write an HTML report.")
+@Command(name = "demo", mixinStandardHelpOptions = true, description = "Compress the bundled model with several methods; print a comparison table and write an HTML report.")
 final class DemoCommand implements java.util.concurrent.Callable<Integer> {
     @Spec CommandSpec spec;
     @Mixin Common.Verbose verbose;
@@ -47,7 +47,7 @@ final class DemoCommand implements java.util.concurrent.Callable<Integer> {
             prune("wanda", "50%"), prune("wanda", "2:4"),
             prune("sparsegpt", "50%"), prune("sparsegpt", "2:4"),
             quant("rtn", 4), quant("gptq", 4), quant("awq", 4),
-            lowRank("svd", 0.8), lowRank("asvd", 0.8));
+            lowRank("svd", 0.8), lowRank("asvd", 0.8), variant(Method.SLICEGPT, "20%"));
 
     /** The --quick set: three methods of the three kinds that are always present. */
     static final List<String> QUICK = List.of("wanda@50%", "sparsegpt@2:4", "rtn@int4");
@@ -84,16 +84,22 @@ final class DemoCommand implements java.util.concurrent.Callable<Integer> {
         err.printf("squish demo: %d variants of kjv-llama-tiny; calibration %s; perplexity on %s (%,d tokens)%n", runnable.size(),
                 windows == null ? "none" : n + " x " + L + " tokens of train.txt", quick ? "a slice of test.txt" : "test.txt", evalTokens.length);
         for (String note : notes) err.println("note: " + note);
-        List<Trial.Result> results = new ArrayList<>();
-        for (int i = 0; i < runnable.size(); i++) {
-            Trial.Spec s = runnable.get(i);
-            err.printf("[%d/%d] %s%n", i + 1, runnable.size(), s.label());
-            err.flush();
-            Trial.Result r = Trial.run(setup, s);
-            results.add(r);
-            err.printf("[%d/%d] %s: perplexity %.3f, %.2f MiB, %.0f tokens/s, %.1f s%n", i + 1, runnable.size(), s.label(),
-                    r.perplexity(), r.bytes() / MIB, r.decodeTokensPerSecond(), r.totalSeconds());
-            err.flush();
+        List<Trial.Open> runs = new ArrayList<>();
+        List<Trial.Result> results;
+        try {
+            for (int i = 0; i < runnable.size(); i++) {
+                Trial.Spec s = runnable.get(i);
+                err.printf("[%d/%d] %s%n", i + 1, runnable.size(), s.label());
+                err.flush();
+                Trial.Open r = Trial.open(setup, s);
+                runs.add(r);
+                err.printf("[%d/%d] %s: perplexity %.3f, %.2f MiB, %.1f s%n", i + 1, runnable.size(), s.label(),
+                        r.result().perplexity(), r.result().bytes() / MIB, r.result().totalSeconds());
+                err.flush();
+            }
+            results = Trial.measureDecode(runs, setup.prompt(), setup.decodeTokens(), quick ? 2 : 5);
+        } finally {
+            for (Trial.Open r : runs) r.close();
         }
         double seconds = (System.nanoTime() - start) / 1e9;
         DemoReport.Table table = DemoReport.table(results);

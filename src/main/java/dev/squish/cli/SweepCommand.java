@@ -24,7 +24,7 @@ import java.util.concurrent.Callable;
  * tokenized and the calibration windows are cut once; every (method, sparsity) pair then runs on
  * a fresh copy of the model.
  */
-@Command(name = "sweep", description = "Perplexity against sparsity for pruning methods: a table, JSON and a plot.")
+@Command(name = "sweep", mixinStandardHelpOptions = true, description = "Perplexity against sparsity for pruning methods: a table, JSON and a plot.")
 final class SweepCommand implements Callable<Integer> {
     @Spec CommandSpec spec;
     @Mixin Common.Verbose verbose;

@@ -58,6 +58,10 @@ final class Trial {
                   double compressSeconds, double evalSeconds, List<LayerReport> layers, Map<String, Integer> formats) {
         double totalSeconds() { return compressSeconds + evalSeconds; }
 
+        Result withDecode(double tokensPerSecond) {
+            return new Result(spec, describe, perplexity, parameters, bytes, tokensPerSecond, compressSeconds, evalSeconds, layers, formats);
+        }
+
         Map<String, Object> json() {
             Map<String, Object> o = new LinkedHashMap<>();
             o.put("label", spec.label());
@@ -75,9 +79,23 @@ final class Trial {
         }
     }
 
+    /** A finished run whose compressed model is still open (for measuring decode speed later); close it. */
+    record Open(Result result, Model model) implements AutoCloseable {
+        @Override public void close() { model.close(); }
+    }
+
     /** Runs one spec on a freshly loaded model (the checkpoint is memory-mapped, so loading is cheap). */
     static Result run(Setup setup, Spec spec) {
-        try (Model m = Model.load(setup.modelDir())) {
+        try (Open o = open(setup, spec)) {
+            if (setup.prompt() == null) return o.result();
+            return o.result().withDecode(decodeSpeed(o.model(), setup.prompt(), setup.decodeTokens(), 5));
+        }
+    }
+
+    /** As {@link #run} but without measuring decode speed, and the compressed model is left open. */
+    static Open open(Setup setup, Spec spec) {
+        Model m = Model.load(setup.modelDir());
+        try {
             String describe = "dense";
             List<LayerReport> layers = List.of();
             long t0 = System.nanoTime();
@@ -91,33 +109,51 @@ final class Trial {
                 layers = List.copyOf(pipeline.run(cm.needsCalibration() ? setup.windows() : null));
             }
             double compressSeconds = (System.nanoTime() - t0) / 1e9;
-            double perplexity, evalSeconds;
+            double perplexity;
             long e0 = System.nanoTime();
             try {
-                Perplexity.Result ppl = Perplexity.evaluate(m, setup.evalTokens(), setup.evalSeqLen());
-                perplexity = ppl.perplexity();
+                perplexity = Perplexity.evaluate(m, setup.evalTokens(), setup.evalSeqLen()).perplexity();
             } catch (dev.squish.SquishException e) {
                 if (!e.getMessage().contains("non-finite")) throw e;
                 perplexity = Double.POSITIVE_INFINITY;   // the compressed model broke; a sweep shows it as such
             }
-            evalSeconds = (System.nanoTime() - e0) / 1e9;
-            double tps = setup.prompt() == null ? Double.NaN : decodeSpeed(m, setup.prompt(), setup.decodeTokens());
+            double evalSeconds = (System.nanoTime() - e0) / 1e9;
             Map<String, Integer> formats = new java.util.TreeMap<>();
             for (var b : m.blocks) for (var l : b.linears.values()) formats.merge(l.format(), 1, Integer::sum);
-            return new Result(spec, describe, perplexity, m.parameters(), m.bytes(), tps, compressSeconds,
-                    evalSeconds, layers, formats);
+            return new Open(new Result(spec, describe, perplexity, m.parameters(), m.bytes(), Double.NaN, compressSeconds,
+                    evalSeconds, layers, formats), m);
+        } catch (RuntimeException | Error e) {
+            m.close();
+            throw e;
         }
     }
 
     /**
-     * Greedy decode speed in tokens per second: one short warm-up run (JIT), then the best of five
-     * runs of {@code tokens} tokens (the best is the least disturbed by other work on the machine).
+     * Decode speed of several models measured in interleaved rounds (model 1, 2, ..., then again),
+     * keeping each model's best round, so that a slow spell of a busy machine does not fall on
+     * one model only. Returns the results with their speeds filled in.
      */
-    static double decodeSpeed(Model m, int[] prompt, int tokens) {
+    static List<Result> measureDecode(List<Open> runs, int[] prompt, int tokens, int rounds) {
+        double[] best = new double[runs.size()];
+        try (dev.squish.util.Progress p = dev.squish.util.Progress.start("decode speed", (long) rounds * runs.size())) {
+            for (Open o : runs) new Generator(o.model()).generate(prompt, Generator.Options.greedy(Math.min(16, tokens)), t -> { });   // warm-up (JIT)
+            for (int r = 0; r < rounds; r++)
+                for (int i = 0; i < runs.size(); i++) {
+                    p.message(runs.get(i).result().spec().label());
+                    best[i] = Math.max(best[i], decodeSpeed(runs.get(i).model(), prompt, tokens, 1));
+                    p.step();
+                }
+        }
+        List<Result> out = new java.util.ArrayList<>();
+        for (int i = 0; i < runs.size(); i++) out.add(runs.get(i).result().withDecode(best[i]));
+        return out;
+    }
+
+    /** Greedy decode speed in tokens per second: the best of {@code runs} runs of {@code tokens} tokens. */
+    static double decodeSpeed(Model m, int[] prompt, int tokens, int runs) {
         Generator g = new Generator(m);
-        g.generate(prompt, Generator.Options.greedy(Math.min(16, tokens)), t -> { });
         double best = 0;
-        for (int i = 0; i < 5; i++) best = Math.max(best, g.generate(prompt, Generator.Options.greedy(tokens), t -> { }).decodeTokensPerSecond());
+        for (int i = 0; i < runs; i++) best = Math.max(best, g.generate(prompt, Generator.Options.greedy(tokens), t -> { }).decodeTokensPerSecond());
         return best;
     }
 
