@@ -50,12 +50,24 @@ final class CompressReport {
         return h;
     }
 
-    /** The command as typed, one option per line (shell continuation), arguments with spaces quoted. */
+    /** The command as typed, wrapped before options at about 88 columns (shell continuation), odd arguments quoted. */
     static String commandLine(List<String> args) {
-        StringBuilder sb = new StringBuilder("bin/squish");
+        List<String> groups = new ArrayList<>();   // an option with its values, or a positional argument
         for (String a : args) {
-            if (a.startsWith("-")) sb.append(" \\\n   ");
-            sb.append(' ').append(a.matches("[A-Za-z0-9_./:=,@%+-]+") ? a : "'" + a.replace("'", "'\\''") + "'");
+            String q = a.matches("[A-Za-z0-9_./:=,@%+-]+") ? a : "'" + a.replace("'", "'\\''") + "'";
+            int last = groups.size() - 1;
+            if (!a.startsWith("-") && last >= 0 && groups.get(last).startsWith("-")) groups.set(last, groups.get(last) + " " + q);
+            else groups.add(q);
+        }
+        StringBuilder sb = new StringBuilder("bin/squish");
+        int line = sb.length();
+        for (String g : groups) {
+            if (line + 1 + g.length() > 88) {
+                sb.append(" \\\n   ");
+                line = 3;
+            }
+            sb.append(' ').append(g);
+            line += 1 + g.length();
         }
         return sb.toString();
     }

@@ -130,12 +130,14 @@ final class DemoReport {
         StringBuilder cmds = new StringBuilder();
         for (Trial.Result r : results) {
             if (r.spec().method() == null) continue;
-            cmds.append("bin/squish compress fixtures/models/kjv-llama-tiny -o out/").append(r.spec().label().replaceAll("[^A-Za-z0-9]+", "-"))
-                    .append(' ').append(r.spec().flags());
+            List<String> args = new ArrayList<>(List.of("compress", "fixtures/models/kjv-llama-tiny",
+                    "-o", "out/" + r.spec().label().replaceAll("[^A-Za-z0-9]+", "-").replaceAll("-$", "")));
+            args.addAll(Arrays.asList(r.spec().flags().split(" ")));
             if (cal != null && dev.squish.recipe.Method.byId(r.spec().method()).orElseThrow().needsCalibration())
-                cmds.append(" --calibration fixtures/data/kjv/train.txt --samples ").append(cal.get("samples"))
-                        .append(" --seq-len ").append(cal.get("seq_len")).append(" --sampling sequential");
-            cmds.append(" --eval fixtures/data/kjv/test.txt\n");
+                args.addAll(List.of("--calibration", "fixtures/data/kjv/train.txt", "--samples", String.valueOf(cal.get("samples")),
+                        "--seq-len", String.valueOf(cal.get("seq_len")), "--sampling", "sequential"));
+            args.addAll(List.of("--eval", "fixtures/data/kjv/test.txt"));
+            cmds.append(CompressReport.commandLine(args)).append("\n\n");
         }
         h.code(cmds.toString().strip());
         return h;

@@ -74,8 +74,6 @@ final class ReportParts {
     static void spectra(HtmlReport r, Model dense, List<String[]> matrices, Map<String, List<LayerReport>> lowRankRuns) {
         Map<String, double[][]> series = new LinkedHashMap<>();
         List<List<Object>> rows = new ArrayList<>();
-        List<String> headers = new ArrayList<>(List.of("matrix", "shape", "full rank"));
-        for (String run : lowRankRuns.keySet()) { headers.add(run + ": rank"); headers.add(run + ": energy kept"); }
         for (String[] bm : matrices) {
             int block = Integer.parseInt(bm[0]);
             var lin = dense.blocks.get(block).linear(bm[1]);
@@ -86,19 +84,20 @@ final class ReportParts {
             series.put(name, pts);
             double total = 0;
             for (double x : s) total += x * x;
-            List<Object> row = new ArrayList<>(List.of(name, lin.rows() + "x" + lin.cols(), s.length));
-            for (List<LayerReport> layers : lowRankRuns.values()) {
-                LayerReport l = layers.stream().filter(x -> x.block() == block && x.linear().equals(bm[1])).findFirst().orElse(null);
-                if (l == null || !l.format().startsWith("lowrank")) { row.add(l == null ? "unchanged" : l.format()); row.add(null); continue; }
+            for (var run : lowRankRuns.entrySet()) {
+                LayerReport l = run.getValue().stream().filter(x -> x.block() == block && x.linear().equals(bm[1])).findFirst().orElse(null);
+                if (l == null || !l.format().startsWith("lowrank")) {
+                    rows.add(Arrays.asList(name, lin.rows() + "x" + lin.cols(), s.length, run.getKey(), l == null ? "unchanged" : l.format(), null));
+                    continue;
+                }
                 int k = (int) (l.parameters() / (l.rows() + l.cols()));
                 double kept = 0;
                 for (int i = 0; i < Math.min(k, s.length); i++) kept += s[i] * s[i];
-                row.add(k);
-                row.add(kept / total);
+                rows.add(Arrays.asList(name, lin.rows() + "x" + lin.cols(), s.length, run.getKey(), k, kept / total));
             }
-            rows.add(row);
         }
         r.lineChart("Singular-value spectra (dense weights, normalized to the largest)", "index", "singular value / largest", series, true);
-        if (!lowRankRuns.isEmpty()) r.table("Ranks kept by the low-rank runs", headers, rows);
+        if (!lowRankRuns.isEmpty())
+            r.table("Ranks kept by the low-rank runs", List.of("matrix", "shape", "full rank", "run", "rank kept", "energy kept"), rows);
     }
 }

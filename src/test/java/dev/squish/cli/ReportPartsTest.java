@@ -57,12 +57,24 @@ class ReportPartsTest {
             assertEquals(1, svgs.size());
             assertTrue(svgs.get(0).contains(">block 0 mlp.c_fc<") && svgs.get(0).contains(">block 1 attn.c_proj<"));
             List<List<String>> rows = ReportChecks.table(html, "Ranks kept by the low-rank runs");
-            assertEquals(List.of("block 0 mlp.c_fc", lin.rows() + "x" + lin.cols(), "192", "40"), rows.get(0).subList(0, 4));
+            assertEquals(List.of("block 0 mlp.c_fc", lin.rows() + "x" + lin.cols(), "192", "svd keep 0.5", "40"), rows.get(0).subList(0, 5));
             double[] s = ReportParts.singularValues(lin.toDense(), lin.rows(), lin.cols());
             double kept = 0, total = 0;
             for (int i = 0; i < s.length; i++) { total += s[i] * s[i]; if (i < k) kept += s[i] * s[i]; }
-            assertEquals(new java.math.BigDecimal(kept / total).round(new java.math.MathContext(4)).stripTrailingZeros().toPlainString(), rows.get(0).get(4));
-            assertEquals(List.of("block 1 attn.c_proj", "192x192", "192", "unchanged", "\u2013"), rows.get(1));
+            assertEquals(new java.math.BigDecimal(kept / total).round(new java.math.MathContext(4)).stripTrailingZeros().toPlainString(), rows.get(0).get(5));
+            assertEquals(List.of("block 1 attn.c_proj", "192x192", "192", "svd keep 0.5", "unchanged", "\u2013"), rows.get(1));
         }
+    }
+
+    @Test
+    void commandLinesWrapBeforeOptionsAndQuoteOddArguments() {
+        List<String> args = List.of("compress", "fixtures/models/kjv-llama-tiny", "-o", "out/x", "--method", "sparsegpt", "--pattern", "2:4",
+                "--calibration", "my data/train.txt", "--samples", "128", "--seq-len", "256", "--sampling", "sequential", "--eval",
+                "fixtures/data/kjv/test.txt");
+        String cmd = CompressReport.commandLine(args);
+        for (String line : cmd.split("\n")) assertTrue(line.length() <= 90, line);
+        assertTrue(cmd.contains("\\\n"), "continued lines");
+        assertEquals("bin/squish " + String.join(" ", args).replace("my data/train.txt", "'my data/train.txt'"),
+                cmd.replace(" \\\n   ", ""));
     }
 }
