@@ -97,6 +97,9 @@ final class ReportParts {
             }
         }
         r.lineChart("Singular-value spectra (dense weights, normalized to the largest)", "index", "singular value / largest", series, true);
+        if (!lowRankRuns.isEmpty()) r.paragraph("Rank kept: the inner dimension of each factorized matrix. Energy kept: the share of the "
+                + "dense matrix's sum of squared singular values in its top singular values up to that rank; exact for svd, indicative "
+                + "for activation-aware methods (asvd factorizes the weights scaled by activation statistics).");
         if (!lowRankRuns.isEmpty())
             r.table("Ranks kept by the low-rank runs", List.of("matrix", "shape", "full rank", "run", "rank kept", "energy kept"), rows);
     }
