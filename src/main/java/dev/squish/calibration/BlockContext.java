@@ -36,6 +36,17 @@ public final class BlockContext {
     /** The block's input hidden states per calibration sample, [seqLen, width] each (read-only). */
     public float[][] blockInputs() { return inputs; }
 
+    /**
+     * Replaces each sample's block input by {@code f(input)}, for methods that change the basis or
+     * width of the hidden state before this block (SliceGPT rotates the embeddings' output); the
+     * pipeline then runs the block on the new inputs. Drops cached statistics.
+     */
+    public void transformInputs(java.util.function.UnaryOperator<float[]> f) {
+        if (inputs == null) throw new IllegalStateException("this method was declared data-free");
+        for (int i = 0; i < inputs.length; i++) inputs[i] = f.apply(inputs[i]);
+        stats = null;
+    }
+
     /** Linear names of this block that the method should compress (the stage's layer filter). */
     public List<String> selectedLinears() {
         List<String> out = new ArrayList<>();
@@ -67,7 +78,8 @@ public final class BlockContext {
                     seen.put(x, st);
                 }
                 s.putIfAbsent(name, st);
-                if (seen.size() > 64) seen.clear();
+                // Forget old arrays, but keep this one: the next linears may share it (q/k/v).
+                if (seen.size() > 64) { seen.clear(); seen.put(x, st); }
             });
             stats = s;
         }

@@ -5,10 +5,12 @@ import dev.squish.methods.LayerReport;
 import dev.squish.model.Block;
 import dev.squish.model.LinearObserver;
 import dev.squish.model.Model;
+import dev.squish.model.NonFinite;
 import dev.squish.util.Progress;
 
 import java.util.ArrayList;
 import java.util.List;
+import java.util.function.Consumer;
 import java.util.regex.Pattern;
 
 /**
@@ -37,10 +39,20 @@ public final class BlockPipeline {
      * Runs every stage over every block. Samples may be null when all methods are data-free; when
      * given, they also yield each layer's reconstruction error in the reports.
      */
-    public List<LayerReport> run(int[][] samples) {
+    public List<LayerReport> run(int[][] samples) { return run(samples, null); }
+
+    /**
+     * As {@link #run(int[][])}, handing each block to {@code blockDone} as soon as no later step
+     * needs it (after it is compressed and, with calibration data, has produced the next block's
+     * inputs). A sink that writes the block out and releases its weights keeps the heap to about
+     * one block however large the model (see {@code ModelWriter.Streaming}). Non-finite weights
+     * and activations are refused with an error naming the tensor or block.
+     */
+    public List<LayerReport> run(int[][] samples, Consumer<Block> blockDone) {
         boolean needData = samples != null;
         if (samples == null && stages.stream().anyMatch(s -> s.method().needsCalibration()))
             throw new IllegalArgumentException("calibration samples required");
+        NonFinite.checkGlobals(model);
         for (Stage s : stages) s.method().prepare(model);
         float[][] x = null;
         int L = 0;
@@ -51,6 +63,7 @@ public final class BlockPipeline {
         }
         try (Progress p = Progress.start("compress", model.blocks.size())) {
             for (Block b : model.blocks) {
+                NonFinite.checkBlock(model, b);
                 for (Stage s : stages) {
                     p.message("block " + b.index + ": " + s.method().name());
                     BlockContext ctx = new BlockContext(model, b, x, L, s.layers(), reports);
@@ -58,8 +71,12 @@ public final class BlockPipeline {
                 }
                 if (needData) {
                     var cache = model.newCache(L);
-                    for (int i = 0; i < x.length; i++) x[i] = model.arch.forwardBlock(b, x[i], L, 0, cache, LinearObserver.NONE);
+                    for (int i = 0; i < x.length; i++) {
+                        x[i] = model.arch.forwardBlock(b, x[i], L, 0, cache, LinearObserver.NONE);
+                        NonFinite.checkActivations(model, b, x[i]);
+                    }
                 }
+                if (blockDone != null) blockDone.accept(b);
                 p.step();
             }
         }

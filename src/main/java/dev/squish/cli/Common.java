@@ -35,6 +35,18 @@ final class Common {
         }
     }
 
+    /**
+     * Loads the model folder's tokenizer and checks it against the model: every token id must have
+     * an embedding row (a larger embedding, padded for speed, is fine).
+     */
+    static dev.squish.formats.Tokenizer tokenizer(Path modelDir, dev.squish.model.Model m) {
+        var tok = dev.squish.formats.Tokenizer.load(modelDir);
+        if (tok.vocabSize() > m.embed.rows())
+            throw new SquishException(modelDir + ": tokenizer.json has " + tok.vocabSize() + " tokens but the embedding "
+                    + m.arch.embedName() + " has only " + m.embed.rows() + " rows (tokenizer and weights do not match)");
+        return tok;
+    }
+
     static String json(Object o) {
         try {
             return new com.fasterxml.jackson.databind.ObjectMapper().writeValueAsString(o);

@@ -3,6 +3,7 @@ package dev.squish.cli;
 import dev.squish.SquishException;
 import dev.squish.calibration.BlockPipeline;
 import dev.squish.calibration.Sampler;
+import dev.squish.formats.SafeTensors;
 import dev.squish.formats.Tokenizer;
 import dev.squish.methods.CompressionMethod;
 import dev.squish.methods.LayerReport;
@@ -45,6 +46,7 @@ final class CompressCommand implements Callable<Integer> {
     @Option(names = "--asym") Boolean asym;
     @Option(names = "--act-order", description = "GPTQ: quantize columns in order of decreasing Hessian diagonal.") Boolean actOrder;
     @Option(names = "--outliers", description = "Keep this fraction of each matrix in full precision (dense-and-sparse).") Double outliers;
+    @Option(names = "--clip", negatable = true, description = "AWQ: search a clipping threshold per group (default on; --no-clip to skip).") Boolean clip;
     @Option(names = "--layers", paramLabel = "REGEX", description = "Only linears whose name in the block matches, e.g. 'mlp\\..*'.") String layers;
     @Option(names = "--calibration", paramLabel = "TEXT_FILE") Path calibration;
     @Option(names = "--samples", description = "Calibration windows (default 128).") Integer samples;
@@ -93,6 +95,7 @@ final class CompressCommand implements Callable<Integer> {
         o.put("sym", sym != null ? sym : asym != null ? !asym : null);
         o.put("act_order", actOrder);
         o.put("outliers", outliers);
+        o.put("clip", clip);
         o.put("layers", layers);
         o.values().removeIf(java.util.Objects::isNull);
         return Recipe.single(method, o, cal);
@@ -119,58 +122,77 @@ final class CompressCommand implements Callable<Integer> {
         String calText = cs.file() != null ? Common.readText(cs.file(), "--calibration") : null;
         String evalText = eval != null ? Common.readText(eval, "--eval") : null;
         long t0 = System.nanoTime();
-        try (Model m = Model.load(model)) {
-            long paramsBefore = m.parameters(), bytesBefore = m.bytes();
-            Tokenizer tok = Tokenizer.load(model);
+        Map<String, String> meta = new LinkedHashMap<>();
+        meta.put("squish.recipe", String.join(" then ", stages.stream().map(s -> s.method().describe()).toList()));
+        Path written;
+        List<LayerReport> reports;
+        long paramsBefore, bytesBefore, paramsAfter, bytesAfter;
+        int L;
+        Tokenizer tok;
+        Map<String, Long> layerBytes = new HashMap<>();   // per "block linear", before compression (for --report)
+        // Crash safety and bounded memory (docs/robustness.md): the output is assembled in a
+        // temporary folder beside the target and renamed into place when complete, and each block
+        // is written out and released as soon as it is compressed.
+        try (Model m = Model.load(model); ModelWriter.Output out = ModelWriter.Output.create(model, output, force)) {
+            paramsBefore = m.parameters();
+            bytesBefore = m.bytes();
+            tok = Common.tokenizer(model, m);
             r.checkLayers(m.arch.linearNames());
-            int L = seqLen != null ? seqLen : Math.min(cs.seqLen(), m.maxPositions());
+            L = seqLen != null ? seqLen : Math.min(cs.seqLen(), m.maxPositions());
             if (L > m.maxPositions()) throw new SquishException("--seq-len " + L + " exceeds the model's context of " + m.maxPositions());
             int[][] windows = calText == null ? null
                     : Sampler.sample(tok.encode(calText, "tokenize calibration"), cs.samples(), L, cs.sampling() == CalibrationSpec.Sampling.RANDOM, cs.seed());
-            Map<String, Long> layerBytes = new HashMap<>();
             for (var b : m.blocks) for (var e : b.linears.entrySet()) layerBytes.put(b.index + " " + e.getKey(), e.getValue().bytes());
-            BlockPipeline pipeline = new BlockPipeline(m, stages);
-            List<LayerReport> reports = pipeline.run(windows);
-            Map<String, String> meta = new LinkedHashMap<>();
-            meta.put("squish.recipe", String.join(" then ", stages.stream().map(s -> s.method().describe()).toList()));
-            Path written = ModelWriter.write(m, output, dense, force, meta);
-            double seconds = (System.nanoTime() - t0) / 1e9;
-            Perplexity.Result ppl = null;
-            if (evalText != null) ppl = Perplexity.evaluate(m, tok.encode(evalText, "tokenize eval"), L);
-            if (!json) printTable(spec.commandLine().getErr(), reports);
-            if (report != null)
-                CompressReport.build(new CompressReport.Run(model, written, r,
-                        CompressReport.commandLine(spec.commandLine().getParseResult().originalArgs()), reports,
-                        paramsBefore, m.parameters(), bytesBefore, m.bytes(), layerBytes, ppl == null ? null : ppl.perplexity(), eval,
-                        seconds)).write(report);
-            Map<String, Object> res = new LinkedHashMap<>();
-            res.put("output", written.toString());
-            res.put("method", meta.get("squish.recipe"));
-            res.put("parameters", m.parameters());
-            res.put("parameters_before", paramsBefore);
-            res.put("bytes", m.bytes());
-            res.put("bytes_before", bytesBefore);
-            res.put("seconds", seconds);
-            if (ppl != null) res.put("perplexity", ppl.perplexity());
-            List<Map<String, Object>> layers = new ArrayList<>();
-            for (LayerReport lr : reports) {
-                Map<String, Object> x = new LinkedHashMap<>();
-                x.put("block", lr.block()); x.put("linear", lr.linear()); x.put("method", lr.method()); x.put("format", lr.format());
-                x.put("shape", List.of(lr.rows(), lr.cols())); x.put("parameters", lr.parameters()); x.put("bytes", lr.bytes());
-                x.put("sparsity", lr.sparsity()); x.put("relative_error", Double.isNaN(lr.relativeError()) ? null : lr.relativeError());
-                x.put("seconds", lr.seconds());
-                layers.add(x);
+            ModelWriter.copyConfig(model, out.dir());
+            try (ModelWriter.Streaming w = new ModelWriter.Streaming(m, out.dir().resolve(SafeTensors.SQUISH_FILE), meta)) {
+                reports = new BlockPipeline(m, stages).run(windows, w::block);
+                w.finish();
             }
-            res.put("layers", layers);
-            var out = spec.commandLine().getOut();
-            if (json) out.println(Common.json(res));
-            else {
-                out.printf("wrote %s: %s; %,d -> %,d parameters, %,d -> %,d bytes, %.1f s%n", written, meta.get("squish.recipe"),
-                        paramsBefore, m.parameters(), bytesBefore, m.bytes(), seconds);
-                if (ppl != null) out.printf("perplexity %.4f%n", ppl.perplexity());
+            paramsAfter = m.parameters();
+            bytesAfter = m.bytes();
+            if (dense) {
+                try (Model c = Model.load(out.dir())) { ModelWriter.writeDense(c, out.dir().resolve("model.safetensors")); }
             }
-            return 0;
+            written = out.commit();
         }
+        double seconds = (System.nanoTime() - t0) / 1e9;
+        Perplexity.Result ppl = null;
+        if (evalText != null) {
+            try (Model c = Model.load(written)) { ppl = Perplexity.evaluate(c, tok.encode(evalText, "tokenize eval"), L); }
+        }
+        if (!json) printTable(spec.commandLine().getErr(), reports);
+        if (report != null)
+            CompressReport.build(new CompressReport.Run(model, written, r,
+                    CompressReport.commandLine(spec.commandLine().getParseResult().originalArgs()), reports,
+                    paramsBefore, paramsAfter, bytesBefore, bytesAfter, layerBytes, ppl == null ? null : ppl.perplexity(), eval,
+                    seconds)).write(report);
+        Map<String, Object> res = new LinkedHashMap<>();
+        res.put("output", written.toString());
+        res.put("method", meta.get("squish.recipe"));
+        res.put("parameters", paramsAfter);
+        res.put("parameters_before", paramsBefore);
+        res.put("bytes", bytesAfter);
+        res.put("bytes_before", bytesBefore);
+        res.put("seconds", seconds);
+        if (ppl != null) res.put("perplexity", ppl.perplexity());
+        List<Map<String, Object>> layers = new ArrayList<>();
+        for (LayerReport lr : reports) {
+            Map<String, Object> x = new LinkedHashMap<>();
+            x.put("block", lr.block()); x.put("linear", lr.linear()); x.put("method", lr.method()); x.put("format", lr.format());
+            x.put("shape", List.of(lr.rows(), lr.cols())); x.put("parameters", lr.parameters()); x.put("bytes", lr.bytes());
+            x.put("sparsity", lr.sparsity()); x.put("relative_error", Double.isNaN(lr.relativeError()) ? null : lr.relativeError());
+            x.put("seconds", lr.seconds());
+            layers.add(x);
+        }
+        res.put("layers", layers);
+        var out = spec.commandLine().getOut();
+        if (json) out.println(Common.json(res));
+        else {
+            out.printf("wrote %s: %s; %,d -> %,d parameters, %,d -> %,d bytes, %.1f s%n", written, meta.get("squish.recipe"),
+                    paramsBefore, paramsAfter, bytesBefore, bytesAfter, seconds);
+            if (ppl != null) out.printf("perplexity %.4f%n", ppl.perplexity());
+        }
+        return 0;
     }
 
     static void printTable(PrintWriter err, List<LayerReport> reports) {

@@ -28,7 +28,7 @@ final class EvalCommand implements Callable<Integer> {
         if (seqLen != null && seqLen < 2) throw new dev.squish.SquishException("--seq-len must be at least 2, got " + seqLen);
         String text = Common.readText(data, "--data");
         try (Model m = Model.load(model)) {
-            Tokenizer tok = Tokenizer.load(model);
+            Tokenizer tok = Common.tokenizer(model, m);
             int[] ids = tok.encode(text, "tokenize");
             int L = seqLen != null ? seqLen : Math.min(256, m.maxPositions());
             Perplexity.Result r = Perplexity.evaluate(m, ids, L);

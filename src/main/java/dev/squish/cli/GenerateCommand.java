@@ -30,7 +30,7 @@ final class GenerateCommand implements Callable<Integer> {
         if (temperature < 0 || Double.isNaN(temperature)) throw new SquishException("--temperature must be >= 0, got " + temperature);
         if (!(topP > 0 && topP <= 1)) throw new SquishException("--top-p must be in (0, 1], got " + topP);
         try (Model m = Model.load(model)) {
-            Tokenizer tok = Tokenizer.load(model);
+            Tokenizer tok = Common.tokenizer(model, m);
             int[] ids = tok.encode(prompt);
             var out = spec.commandLine().getOut();
             out.print(prompt);

@@ -110,10 +110,13 @@ final class SweepCommand implements Callable<Integer> {
         PrintWriter out = spec.commandLine().getOut(), err = spec.commandLine().getErr();
         long start = System.nanoTime();
         int L, maxPositions;
-        try (Model m = Model.load(model)) { maxPositions = m.maxPositions(); }
+        Tokenizer tok;
+        try (Model m = Model.load(model)) {
+            maxPositions = m.maxPositions();
+            tok = Common.tokenizer(model, m);
+        }
         L = seqLen != null ? seqLen : Math.min(256, maxPositions);
         if (L > maxPositions) throw new SquishException("--seq-len " + L + " exceeds the model's context of " + maxPositions);
-        Tokenizer tok = Tokenizer.load(model);
         int[][] windows = calText == null ? null
                 : Sampler.sample(tok.encode(calText, "tokenize calibration"), samples, L, sampling.equals("random"), seed);
         Trial.Setup setup = new Trial.Setup(model, windows, tok.encode(evalText, "tokenize data"), L, null, 0);

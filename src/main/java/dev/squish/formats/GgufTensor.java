@@ -22,7 +22,11 @@ public record GgufTensor(String name, long[] shape, GgmlType type, long offset, 
     /** Row length (the last row-major dimension, ggml's ne[0]). */
     public long rowLength() { return shape[shape.length - 1]; }
 
-    public int dim(int i) { return Math.toIntExact(shape[i]); }
+    /** Dimension i as an int; one too large for Java arrays is an input error naming the tensor. */
+    public int dim(int i) {
+        if (shape[i] > Integer.MAX_VALUE) throw new SquishException(file + ": tensor " + name + " dimension " + shape[i] + " is too large");
+        return (int) shape[i];
+    }
 
     /** Dequantizes the whole tensor to float32 on the heap (F32, F16, BF16, Q8_0, Q4_0). */
     public float[] toFloatArray() {

@@ -22,7 +22,12 @@ public record TensorInfo(String name, DType dtype, long[] shape, MemorySegment d
 
     public int rank() { return shape.length; }
 
-    public int dim(int i) { return Math.toIntExact(shape[i]); }
+    /** Dimension i as an int; a dimension too large for Java arrays is an input error naming the tensor. */
+    public int dim(int i) {
+        if (shape[i] > Integer.MAX_VALUE)
+            throw new dev.squish.SquishException(file + ": tensor " + name + " dimension " + shape[i] + " is too large");
+        return (int) shape[i];
+    }
 
     /** Reads the whole tensor as float32 (converting F16/BF16/F64) onto the heap. */
     public float[] toFloatArray() {
@@ -42,11 +47,19 @@ public record TensorInfo(String name, DType dtype, long[] shape, MemorySegment d
     }
 
     public int[] toIntArray() {
-        int n = Math.toIntExact(numel());
+        long count = numel();
+        if (count > Integer.MAX_VALUE - 8) throw new dev.squish.SquishException(file + ": tensor " + name + " too large for one array");
+        int n = (int) count;
         int[] out = new int[n];
         switch (dtype) {
             case I32 -> MemorySegment.copy(data, I32, 0, out, 0, n);
-            case I64 -> { for (int i = 0; i < n; i++) out[i] = Math.toIntExact(data.get(I64, 8L * i)); }
+            case I64 -> {
+                for (int i = 0; i < n; i++) {
+                    long v = data.get(I64, 8L * i);
+                    if (v != (int) v) throw new dev.squish.SquishException(file + ": tensor " + name + " holds " + v + ", outside the 32-bit range");
+                    out[i] = (int) v;
+                }
+            }
             case I16 -> { for (int i = 0; i < n; i++) out[i] = data.get(I16, 2L * i); }
             case U16 -> { for (int i = 0; i < n; i++) out[i] = data.get(I16, 2L * i) & 0xffff; }
             case I8 -> { for (int i = 0; i < n; i++) out[i] = data.get(ValueLayout.JAVA_BYTE, i); }

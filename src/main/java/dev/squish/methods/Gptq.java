@@ -32,7 +32,12 @@ import dev.squish.weights.QuantGrid;
 public final class Gptq extends Quantizer {
     private final boolean actOrder;
 
-    public Gptq(int bits, int groupSize, boolean sym, boolean actOrder) { super(bits, groupSize, sym); this.actOrder = actOrder; }
+    public Gptq(int bits, int groupSize, boolean sym, boolean actOrder) { this(bits, groupSize, sym, actOrder, 0); }
+
+    public Gptq(int bits, int groupSize, boolean sym, boolean actOrder, double outliers) {
+        super(bits, groupSize, sym, outliers);
+        this.actOrder = actOrder;
+    }
 
     @Override public String name() { return "gptq"; }
 
@@ -40,9 +45,9 @@ public final class Gptq extends Quantizer {
 
     @Override public boolean needsCalibration() { return true; }
 
-    @Override protected QuantResult quantize(dev.squish.calibration.BlockContext ctx, String linear, float[] w, int rows, int cols) {
+    @Override protected QuantResult quantize(dev.squish.calibration.BlockContext ctx, String linear, float[] w, int rows, int cols, Constraints c) {
         return quantize(w, rows, cols, ctx.stats(linear).hessian.hessian(), bits, groupSize, sym, actOrder, false,
-                ObsEngine.DEFAULT_BLOCK_SIZE, ObsEngine.DEFAULT_PERCDAMP, ctx.model().arch.blockPrefix(ctx.block().index) + linear);
+                ObsEngine.DEFAULT_BLOCK_SIZE, ObsEngine.DEFAULT_PERCDAMP, ctx.model().arch.blockPrefix(ctx.block().index) + linear, c);
     }
 
     /** Defaults: dynamic groups (static when actOrder), block 128, dampening 0.01. */
@@ -61,7 +66,28 @@ public final class Gptq extends Quantizer {
     public static QuantResult quantize(float[] w, int rows, int cols, double[] h, int bits, int groupSize,
                                        boolean sym, boolean actOrder, boolean staticGroups,
                                        int blockSize, double percdamp, String name) {
+        return quantize(w, rows, cols, h, bits, groupSize, sym, actOrder, staticGroups, blockSize, percdamp, name, Constraints.NONE);
+    }
+
+    /**
+     * As above, under per-entry constraints (see {@link Quantizer.Constraints}):
+     * <ul>
+     *   <li>a pruned entry is set to exactly 0 instead of being rounded, and its error
+     *       {@code (w - 0) / d} is fed forward like any other (SparseGPT's joint prune + quantize
+     *       step: {@code q[mask] = 0} before the error), so the other weights compensate for it
+     *       and pruned weights never come back;</li>
+     *   <li>an outlier entry is kept exactly at its current (error-updated) value: it adds that
+     *       value (w is 0 there on input) to {@code c.outlierValues()}, its quantized part is 0 and
+     *       it feeds no error forward.</li>
+     * </ul>
+     */
+    public static QuantResult quantize(float[] w, int rows, int cols, double[] h, int bits, int groupSize,
+                                       boolean sym, boolean actOrder, boolean staticGroups,
+                                       int blockSize, double percdamp, String name, Constraints cons) {
         Magnitude.checkShape(w, rows, cols);
+        boolean[] pruned = cons.pruned(), outlier = cons.outlier();
+        float[] outlierValues = cons.outlierValues();
+        if (outlier != null && outlierValues == null) throw new IllegalArgumentException("outlier positions without values");
         if (blockSize <= 0) throw new IllegalArgumentException("block size must be > 0, got " + blockSize);
         QuantResult res = QuantResult.allocate(rows, cols, bits, groupSize, sym);
         int g = res.groupSize(), groups = res.groups(), maxq = QuantGrid.maxq(bits);
@@ -104,10 +130,13 @@ public final class Gptq extends Quantizer {
                         }
                         int gi = perChannel ? 0 : orig / g;
                         float s = scales[r * groups + gi], z = zeros[r * groups + gi];
-                        int q = QuantGrid.quantize((float) w1[i], s, z, maxq);
+                        boolean isOutlier = outlier != null && outlier[off + orig];
+                        boolean fixedZero = isOutlier || (pruned != null && pruned[off + orig]);
+                        int q = QuantGrid.quantize(fixedZero ? 0f : (float) w1[i], s, z, maxq);
                         float qv = QuantGrid.dequantize(q, s, z);
                         codes[off + orig] = (byte) q;
                         out[off + orig] = qv;
+                        if (isOutlier) { outlierValues[off + orig] += (float) w1[i]; w1[i] = 0; }
                         double e = (w1[i] - qv) / p.diag(col);
                         if (e != 0) ObsEngine.propagateInBlock(w1, i, count, e, u, cols, b1);
                         err1[i] = e;

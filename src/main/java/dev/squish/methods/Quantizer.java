@@ -7,35 +7,97 @@ import dev.squish.weights.Linear;
 
 /**
  * What the weight quantizers share: bits, group size, symmetric or not, the loop over a block's
- * selected linears, packed storage and the per-layer report. Pruned zeros survive quantization
- * exactly (0 is always on the grid), so a prune-then-quantize recipe stores neither.
+ * selected linears, packed storage and the per-layer report, and two per-entry constraints:
+ * <ul>
+ *   <li>pruned zeros: exact zeros of the input (a prune-then-quantize recipe) stay exactly 0 (0 is
+ *       always on the grid; GPTQ forces them and feeds the error forward, as SparseGPT's joint
+ *       prune+quantize does), and {@link Compact} then stores only the kept codes;</li>
+ *   <li>outliers ({@code outliers > 0}, dense-and-sparse as SqueezeLLM): the largest-|w| fraction
+ *       of each matrix is taken out before quantization (zeroed, so it no longer widens the
+ *       quantization range) and kept in full precision as a sparse matrix added on top.</li>
+ * </ul>
  */
 public abstract class Quantizer implements CompressionMethod {
     protected final int bits, groupSize;
     protected final boolean sym;
+    protected final double outliers;
 
-    protected Quantizer(int bits, int groupSize, boolean sym) {
+    /**
+     * Per-entry constraints, row-major like the weights; any may be null.
+     *
+     * @param pruned        entries that must come out exactly 0
+     * @param outlier       entries kept in full precision: the weights passed to the quantizer are 0
+     *                      there and the quantized part must stay 0
+     * @param outlierValues the full-precision values at the outlier positions; quantizers that
+     *                      update weights as they go (GPTQ) add their updates here
+     */
+    public record Constraints(boolean[] pruned, boolean[] outlier, float[] outlierValues) {
+        public static final Constraints NONE = new Constraints(null, null, null);
+    }
+
+    protected Quantizer(int bits, int groupSize, boolean sym) { this(bits, groupSize, sym, 0); }
+
+    protected Quantizer(int bits, int groupSize, boolean sym, double outliers) {
         if (bits != 4 && bits != 8) throw new SquishException("--bits must be 4 or 8, got " + bits);
         if (groupSize == 0 || groupSize < -1) throw new SquishException("--group-size must be a positive number of columns or -1 (per channel), got " + groupSize);
-        this.bits = bits; this.groupSize = groupSize; this.sym = sym;
+        if (!(outliers >= 0 && outliers < 0.5)) throw new SquishException("--outliers must be a fraction in [0, 0.5), got " + outliers);
+        this.bits = bits; this.groupSize = groupSize; this.sym = sym; this.outliers = outliers;
     }
 
     @Override public String describe() {
-        return name() + " int" + bits + (groupSize > 0 ? " g" + groupSize : " per-channel") + (sym ? " sym" : " asym");
+        return name() + " int" + bits + (groupSize > 0 ? " g" + groupSize : " per-channel") + (sym ? " sym" : " asym")
+                + (outliers > 0 ? String.format(" outliers %.2f%%", 100 * outliers) : "");
     }
 
-    /** Quantizes w (rows x cols) of the named linear. */
-    protected abstract QuantResult quantize(BlockContext ctx, String linear, float[] w, int rows, int cols);
+    /** Quantizes w (rows x cols) of the named linear under the constraints. */
+    protected abstract QuantResult quantize(BlockContext ctx, String linear, float[] w, int rows, int cols, Constraints c);
 
     @Override public void compressBlock(BlockContext ctx) {
         for (String name : ctx.selectedLinears()) {
             Linear l = ctx.block().linear(name);
             long t0 = System.nanoTime();
             float[] w = l.toDense();
-            QuantResult q = quantize(ctx, name, w, l.rows(), l.cols());
-            Linear c = Compact.quantized(q, l);
+            Linear c = compress(ctx, name, w, l.rows(), l.cols());
             if (ctx.samples() > 0) ctx.stats();
             ctx.replace(name(), name, c, w, (System.nanoTime() - t0) / 1e9);
         }
+    }
+
+    /** Quantizes one matrix with this method's outlier setting, keeping its exact zeros, into packed storage. */
+    protected Linear compress(BlockContext ctx, String name, float[] w, int rows, int cols) {
+        boolean[] pruned = zeros(w);
+        boolean[] out = null;
+        float[] values = null, wq = w;
+        if (outliers > 0) {
+            out = largest(w, (int) Math.round(outliers * w.length));
+            values = new float[w.length];
+            wq = w.clone();
+            for (int i = 0; i < w.length; i++) if (out[i]) { values[i] = w[i]; wq[i] = 0; }
+        }
+        QuantResult q = quantize(ctx, name, wq, rows, cols, new Constraints(pruned, out, values));
+        return Compact.quantized(q, pruned, values);
+    }
+
+    /** The exact zeros of w, or null when there are none. */
+    static boolean[] zeros(float[] w) {
+        boolean[] z = null;
+        for (int i = 0; i < w.length; i++)
+            if (w[i] == 0) { if (z == null) z = new boolean[w.length]; z[i] = true; }
+        return z;
+    }
+
+    /** Marks exactly k entries of largest |w| (ties broken by position). */
+    static boolean[] largest(float[] w, int k) {
+        boolean[] m = new boolean[w.length];
+        if (k <= 0) return m;
+        float[] a = new float[w.length];
+        for (int i = 0; i < a.length; i++) a[i] = Math.abs(w[i]);
+        float[] s = a.clone();
+        java.util.Arrays.sort(s);
+        float t = s[s.length - Math.min(k, s.length)];
+        int n = 0;
+        for (int i = 0; i < a.length; i++) if (a[i] > t) { m[i] = true; n++; }
+        for (int i = 0; i < a.length && n < k; i++) if (a[i] == t) { m[i] = true; n++; }
+        return m;
     }
 }

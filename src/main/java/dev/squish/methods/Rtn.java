@@ -9,13 +9,16 @@ import dev.squish.weights.QuantGrid;
  * (the {@code quant.py} quantizer of IST-DASLab/gptq with {@code weight=True}).
  */
 public final class Rtn extends Quantizer {
-    public Rtn(int bits, int groupSize, boolean sym) { super(bits, groupSize, sym); }
+    public Rtn(int bits, int groupSize, boolean sym) { this(bits, groupSize, sym, 0); }
+
+    public Rtn(int bits, int groupSize, boolean sym, double outliers) { super(bits, groupSize, sym, outliers); }
 
     @Override public String name() { return "rtn"; }
 
     @Override public boolean needsCalibration() { return false; }
 
-    @Override protected QuantResult quantize(dev.squish.calibration.BlockContext ctx, String linear, float[] w, int rows, int cols) {
+    /** Constraints hold by construction: zero inputs (pruned entries, removed outliers) round to exactly 0. */
+    @Override protected QuantResult quantize(dev.squish.calibration.BlockContext ctx, String linear, float[] w, int rows, int cols, Constraints c) {
         return quantize(w, rows, cols, bits, groupSize, sym);
     }
 

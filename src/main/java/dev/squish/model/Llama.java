@@ -13,6 +13,8 @@ import java.util.List;
  * <p>Widths are read from the weights rather than the config, so sliced models (SliceGPT) run
  * with the same code. A block may carry {@code attn_shortcut} / {@code mlp_shortcut} linears,
  * which SliceGPT inserts on the residual path when the hidden basis changes between blocks.
+ * RMSNorm divides by config.json's hidden size even when a sliced residual is narrower (as
+ * SliceGPT's {@code RMSN}); for unsliced models that is the row width.
  */
 public final class Llama extends Architecture {
     private final float[] invFreq;
@@ -53,7 +55,7 @@ public final class Llama extends Architecture {
         float eps = config.normEps();
         float[] h = new float[n * d];
         if (width != d) throw new IllegalStateException("block " + b.index + ": residual width " + width + " but q_proj takes " + d);
-        Ops.rmsNorm(x, h, b.vector("input_layernorm.weight"), n, width, eps);
+        Ops.rmsNorm(x, h, b.vector("input_layernorm.weight"), n, width, config.hidden(), eps);
         Linear qp = b.linear("self_attn.q_proj"), kp = b.linear("self_attn.k_proj"), vp = b.linear("self_attn.v_proj");
         int qDim = qp.rows(), kvDim = kp.rows(), hd = config.headDim();
         float[] q = new float[n * qDim], k = new float[n * kvDim], v = new float[n * kvDim];
@@ -83,7 +85,7 @@ public final class Llama extends Architecture {
         int d2 = b.linear("mlp.gate_proj").cols();
         int w2 = x.length / n;
         float[] h2 = new float[n * w2];
-        Ops.rmsNorm(x, h2, b.vector("post_attention_layernorm.weight"), n, w2, eps);
+        Ops.rmsNorm(x, h2, b.vector("post_attention_layernorm.weight"), n, w2, config.hidden(), eps);
         Linear gp = b.linear("mlp.gate_proj"), up = b.linear("mlp.up_proj"), dp = b.linear("mlp.down_proj");
         int inter = gp.rows();
         float[] g = new float[n * inter], u = new float[n * inter];
@@ -130,6 +132,6 @@ public final class Llama extends Architecture {
     }
 
     @Override public void finalNorm(Model m, float[] x, int n) {
-        Ops.rmsNorm(x, x, m.finalNorm, n, x.length / n, config.normEps());
+        Ops.rmsNorm(x, x, m.finalNorm, n, x.length / n, config.hidden(), config.normEps());
     }
 }

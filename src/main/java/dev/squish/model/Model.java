@@ -89,7 +89,8 @@ public final class Model implements AutoCloseable {
         } else {
             throw new SquishException(where(arch.headName()) + ": tensor " + arch.headName() + " is missing (config.json says the head is not tied)");
         }
-        if (head.rows() != config.vocab() || head.cols() != width)
+        // A sliced model's head reads the last block's output, which may be wider than the embedding.
+        if (head.rows() != config.vocab() || (!reshaped && head.cols() != width))
             throw new SquishException(where(arch.headName()) + ": head is " + head.rows() + "x" + head.cols() + ", expected " + config.vocab() + "x" + width);
     }
 
@@ -175,8 +176,9 @@ public final class Model implements AutoCloseable {
 
     /** Logits [vocab] of the last position only (generation). */
     public float[] forwardLast(int[] tokens, int pos0, KVCache cache) {
-        int n = tokens.length, d = width();
+        int n = tokens.length;
         float[] x = hidden(tokens, pos0, cache);
+        int d = x.length / n; // the final width (a sliced model's embedding may be narrower)
         float[] last = Arrays.copyOfRange(x, (n - 1) * d, n * d);
         float[] logits = new float[vocab()];
         head.matvec(last, logits);

@@ -11,11 +11,21 @@ public final class Ops {
 
     /** RMSNorm of each of n rows of width d, in place into out: x / sqrt(mean(x^2) + eps) * w. */
     public static void rmsNorm(float[] x, float[] out, float[] w, int n, int d, float eps) {
+        rmsNorm(x, out, w, n, d, d, eps);
+    }
+
+    /**
+     * RMSNorm whose mean of squares divides by {@code meanDim} instead of the row width d: a
+     * SliceGPT-sliced model normalizes its d-wide rows as if they were still the original
+     * {@code meanDim} wide (the reference's {@code RMSN(mean_dim)}), since the deleted components
+     * are (nearly) zero.
+     */
+    public static void rmsNorm(float[] x, float[] out, float[] w, int n, int d, int meanDim, float eps) {
         for (int t = 0; t < n; t++) {
             int o = t * d;
             double ss = 0;
             for (int i = 0; i < d; i++) ss += (double) x[o + i] * x[o + i];
-            float inv = (float) (1.0 / Math.sqrt(ss / d + eps));
+            float inv = (float) (1.0 / Math.sqrt(ss / meanDim + eps));
             if (w == null) for (int i = 0; i < d; i++) out[o + i] = x[o + i] * inv;
             else for (int i = 0; i < d; i++) out[o + i] = w[i] * (x[o + i] * inv);
         }

@@ -25,7 +25,8 @@ final class StageRules {
             case QUANTIZE -> List.of("bits", "group_size", "sym");
         });
         if (m == Method.GPTQ) k.add("act_order");
-        if (m == Method.RTN || m == Method.GPTQ) k.add("outliers");
+        if (m.kind() == Method.Kind.QUANTIZE) k.add("outliers");
+        if (m == Method.AWQ) k.add("clip");
         k.add("layers");
         return k;
     }
@@ -100,9 +101,11 @@ final class StageRules {
             Boolean actOrder = r.bool("act_order");
             o.put("act_order", actOrder != null && actOrder);
         }
-        if (m == Method.RTN || m == Method.GPTQ) {
-            Double outliers = r.fraction("outliers", 0, true, MAX_OUTLIERS, true);
-            o.put("outliers", outliers == null ? 0.0 : outliers);
+        Double outliers = r.fraction("outliers", 0, true, MAX_OUTLIERS, true);
+        o.put("outliers", outliers == null ? 0.0 : outliers);
+        if (m == Method.AWQ) {
+            Boolean clip = r.bool("clip");
+            o.put("clip", clip == null || clip);
         }
     }
 

@@ -38,6 +38,7 @@ public final class Generator {
         List<Integer> out = new ArrayList<>();
         long t0 = System.nanoTime();
         float[] logits = model.forwardLast(prompt, 0, cache);
+        if (dev.squish.model.NonFinite.find(logits) >= 0) throw new dev.squish.SquishException(dev.squish.model.NonFinite.diagnose(model, prompt));
         long t1 = System.nanoTime();
         int pos = prompt.length;
         while (out.size() < o.maxTokens()) {

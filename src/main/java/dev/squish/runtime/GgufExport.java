@@ -60,6 +60,8 @@ public final class GgufExport {
             throw new SquishException(modelDir + ": GGUF export supports Llama-architecture models without biases (llama, mistral); this is " + cfg.modelType());
         Vocab vocab = Vocab.load(modelDir, cfg);
         try (SafeTensors st = SafeTensors.open(modelDir)) {
+            if (st.metadata().containsKey("squish.reshaped"))
+                throw new SquishException(modelDir + ": a sliced model (SliceGPT) has shortcut rotations and narrower blocks that GGUF's llama architecture cannot express; export the model before slicing");
             GgufWriter w = new GgufWriter(out);
             String arch = "llama";
             w.put("general.architecture", GgufValue.string(arch));

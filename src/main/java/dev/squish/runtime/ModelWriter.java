@@ -32,50 +32,117 @@ public final class ModelWriter {
 
     public static Path write(Model m, Path out, boolean dense, boolean force, Map<String, String> metadata) {
         return writeFolder(m.dir, out, force, tmp -> {
-            for (String f : COPIED) {
-                Path src = m.dir.resolve(f);
-                if (Files.isRegularFile(src)) copy(src, tmp.resolve(f));
-            }
+            copyConfig(m.dir, tmp);
             writeSquish(m, tmp.resolve(SafeTensors.SQUISH_FILE), metadata);
             if (dense) writeDense(m, tmp.resolve("model.safetensors"));
         });
     }
 
+    /** Copies config.json and the tokenizer files from a model folder into an output folder. */
+    public static void copyConfig(Path modelDir, Path outDir) {
+        for (String f : COPIED) {
+            Path src = modelDir.resolve(f);
+            if (Files.isRegularFile(src)) copy(src, outDir.resolve(f));
+        }
+    }
+
     /** Creates {@code out} atomically: {@code body} fills a temporary sibling folder that is then renamed. */
     public static Path writeFolder(Path input, Path out, boolean force, Consumer<Path> body) {
-        out = out.toAbsolutePath().normalize();
-        if (input != null) {
-            Path in = input.toAbsolutePath().normalize();
-            if (out.equals(in) || in.startsWith(out) || out.startsWith(in))
-                throw new SquishException(out + ": output folder must not be, contain or lie inside the input folder " + in);
+        try (Output o = Output.create(input, out, force)) {
+            body.accept(o.dir());
+            return o.commit();
         }
-        if (Files.exists(out) && !force) throw new SquishException(out + ": output folder already exists (use --force to replace it)");
-        if (Files.exists(out) && !Files.isDirectory(out)) throw new SquishException(out + ": exists and is not a folder");
-        Path parent = out.getParent();
-        try {
-            Files.createDirectories(parent);
-        } catch (IOException e) {
-            throw new SquishException(parent + ": cannot create (" + e.getMessage() + ")");
-        }
-        Path tmp = parent.resolve("." + out.getFileName() + ".tmp-" + ProcessHandle.current().pid() + "-" + System.nanoTime());
-        try {
-            Files.createDirectory(tmp);
-            body.accept(tmp);
-            if (Files.exists(out)) {
-                Path old = parent.resolve("." + out.getFileName() + ".old-" + System.nanoTime());
-                Files.move(out, old, StandardCopyOption.ATOMIC_MOVE);
-                Files.move(tmp, out, StandardCopyOption.ATOMIC_MOVE);
-                deleteTree(old);
-            } else {
-                Files.move(tmp, out, StandardCopyOption.ATOMIC_MOVE);
+    }
+
+    /**
+     * An output folder under construction: a temporary sibling of the target
+     * ({@code .NAME.tmp-PID-NANOS}) that {@link #commit} renames into place; closing it without a
+     * commit deletes it. Creating one refuses an existing target without {@code force} and a target
+     * that is, contains or lies inside the input folder, and clears what crashed runs left behind:
+     * temporary folders of processes no longer alive, and a replaced output ({@code .NAME.old-PID-NANOS})
+     * that a crash left in limbo (restored if the target is missing, else deleted).
+     */
+    public static final class Output implements AutoCloseable {
+        private final Path out, tmp;
+        private boolean committed;
+
+        private Output(Path out, Path tmp) { this.out = out; this.tmp = tmp; }
+
+        public static Output create(Path input, Path out, boolean force) {
+            out = out.toAbsolutePath().normalize();
+            if (input != null) {
+                Path in = input.toAbsolutePath().normalize();
+                if (out.equals(in) || in.startsWith(out) || out.startsWith(in))
+                    throw new SquishException(out + ": output folder must not be, contain or lie inside the input folder " + in);
             }
-            return out;
-        } catch (IOException e) {
-            deleteTree(tmp);
-            throw new SquishException(out + ": cannot write (" + e.getMessage() + ")", e);
-        } catch (RuntimeException | Error e) {
-            deleteTree(tmp);
-            throw e;
+            Path parent = out.getParent();
+            if (parent == null) throw new SquishException(out + ": cannot write a model to the root folder");
+            clearStale(out);
+            if (Files.exists(out) && !force) throw new SquishException(out + ": output folder already exists (use --force to replace it)");
+            if (Files.exists(out) && !Files.isDirectory(out)) throw new SquishException(out + ": exists and is not a folder");
+            try {
+                Files.createDirectories(parent);
+            } catch (IOException e) {
+                throw new SquishException(parent + ": cannot create (" + e.getMessage() + ")");
+            }
+            Path tmp = parent.resolve("." + out.getFileName() + ".tmp-" + ProcessHandle.current().pid() + "-" + System.nanoTime());
+            try {
+                Files.createDirectory(tmp);
+            } catch (IOException e) {
+                throw new SquishException(tmp + ": cannot create (" + e.getMessage() + ")");
+            }
+            return new Output(out, tmp);
+        }
+
+        /** The temporary folder to fill. */
+        public Path dir() { return tmp; }
+
+        /** The final location. */
+        public Path target() { return out; }
+
+        /** Renames the finished folder into place (replacing an existing target) and returns it. */
+        public Path commit() {
+            Path parent = out.getParent();
+            try {
+                if (Files.exists(out)) {
+                    // A folder cannot be replaced in one rename: move the old one aside first. A crash
+                    // between the two moves leaves it as .NAME.old-PID-*, restored by the next run.
+                    Path old = parent.resolve("." + out.getFileName() + ".old-" + ProcessHandle.current().pid() + "-" + System.nanoTime());
+                    Files.move(out, old, StandardCopyOption.ATOMIC_MOVE);
+                    Files.move(tmp, out, StandardCopyOption.ATOMIC_MOVE);
+                    deleteTree(old);
+                } else {
+                    Files.move(tmp, out, StandardCopyOption.ATOMIC_MOVE);
+                }
+                committed = true;
+                return out;
+            } catch (IOException e) {
+                throw new SquishException(out + ": cannot write (" + e.getMessage() + ")", e);
+            }
+        }
+
+        @Override public void close() { if (!committed) deleteTree(tmp); }
+
+        /** Removes leftovers of crashed runs writing {@code out} (see the class comment). */
+        static void clearStale(Path out) {
+            Path parent = out.getParent();
+            if (!Files.isDirectory(parent)) return;
+            String tmpPrefix = "." + out.getFileName() + ".tmp-", oldPrefix = "." + out.getFileName() + ".old-";
+            try (var s = Files.list(parent)) {
+                for (Path p : s.toList()) {
+                    String name = p.getFileName().toString();
+                    boolean isTmp = name.startsWith(tmpPrefix), isOld = name.startsWith(oldPrefix);
+                    if (!isTmp && !isOld) continue;
+                    String rest = name.substring((isTmp ? tmpPrefix : oldPrefix).length());
+                    long pid;
+                    try { pid = Long.parseLong(rest.substring(0, rest.indexOf('-'))); } catch (RuntimeException e) { continue; }
+                    if (ProcessHandle.of(pid).map(ProcessHandle::isAlive).orElse(false)) continue;
+                    if (isOld && !Files.exists(out)) Files.move(p, out, StandardCopyOption.ATOMIC_MOVE);
+                    else deleteTree(p);
+                }
+            } catch (IOException e) {
+                throw new SquishException(parent + ": cannot clean up an interrupted earlier run (" + e.getMessage() + ")");
+            }
         }
     }
 
@@ -96,19 +163,73 @@ public final class ModelWriter {
 
     /** Squish's compact format: every linear in its own format; everything else float32. */
     static void writeSquish(Model m, Path file, Map<String, String> metadata) {
-        try (SafeTensorsWriter w = new SafeTensorsWriter(file)) {
+        try (Streaming s = new Streaming(m, file, metadata, false)) {
+            s.finish();
+        }
+    }
+
+    /**
+     * Writes {@code squish.safetensors} while a model is being compressed: {@link #block} writes a
+     * finished block's tensors (streamed to disk by {@link SafeTensorsWriter}) and then releases its
+     * linears, replacing them by placeholders that keep their shape, size and format but no
+     * weights; {@link #finish} adds the global tensors and any block not yet written. The heap thus
+     * holds one compressed block at a time, not the whole compressed model. A released model can
+     * no longer run: reload the written folder to evaluate it.
+     */
+    public static final class Streaming implements AutoCloseable {
+        private final Model m;
+        private final SafeTensorsWriter w;
+        private final boolean release;
+        private final java.util.Set<Integer> written = new java.util.HashSet<>();
+
+        public Streaming(Model m, Path file, Map<String, String> metadata) { this(m, file, metadata, true); }
+
+        Streaming(Model m, Path file, Map<String, String> metadata, boolean release) {
+            this.m = m;
+            this.release = release;
+            w = new SafeTensorsWriter(file);
             w.metadata("format", "pt");
             w.metadata("squish.version", "1");
             if (metadata != null) metadata.forEach(w::metadata);
+        }
+
+        /** Writes block b (once) and releases its linears. */
+        public void block(Block b) {
+            if (!written.add(b.index)) return;
+            String p = m.arch.blockPrefix(b.index);
+            for (var e : b.linears.entrySet()) e.getValue().write(p + e.getKey(), w);
+            for (var e : b.vectors.entrySet()) w.addF32(p + e.getKey(), new long[]{e.getValue().length}, e.getValue());
+            if (release) b.linears.replaceAll((name, l) -> new Released(l.rows(), l.cols(), l.bytes(), l.parameters(), l.format()));
+        }
+
+        /** Adds the globals and unwritten blocks and completes the file. */
+        public void finish() {
+            // Known only now: SliceGPT changes widths and adds shortcut linears while compressing.
+            if (reshaped(m)) w.metadata("squish.reshaped", "1");
             writeGlobals(m, w);
-            for (Block b : m.blocks) {
-                String p = m.arch.blockPrefix(b.index);
-                for (var e : b.linears.entrySet()) e.getValue().write(p + e.getKey(), w);
-                for (var e : b.vectors.entrySet()) w.addF32(p + e.getKey(), new long[]{e.getValue().length}, e.getValue());
-            }
+            for (Block b : m.blocks) block(b);
             if (!m.tiedHead) m.head.write(m.arch.headName().replace(".weight", ""), w);
             w.finish();
         }
+
+        @Override public void close() { w.close(); }
+    }
+
+    /** A linear whose weights were written out and dropped from memory (see {@link Streaming}). */
+    record Released(int rows, int cols, long bytes, long parameters, String format) implements Linear {
+        private IllegalStateException gone() {
+            return new IllegalStateException("this " + rows + "x" + cols + " weight was written to the output and released from memory");
+        }
+        @Override public void matvec(float[] x, float[] y) { throw gone(); }
+        @Override public void matmul(float[] x, int n, float[] y) { throw gone(); }
+        @Override public float[] toDense() { throw gone(); }
+        @Override public void write(String prefix, SafeTensorsWriter out) { throw gone(); }
+    }
+
+    /** True when the shapes no longer follow config.json (SliceGPT: sliced widths, shortcut linears). */
+    static boolean reshaped(Model m) {
+        return m.weights.metadata().containsKey("squish.reshaped") || m.width() != m.config.hidden()
+                || m.blocks.stream().anyMatch(b -> b.linears.containsKey("attn_shortcut") || b.linears.containsKey("mlp_shortcut"));
     }
 
     private static void writeGlobals(Model m, SafeTensorsWriter w) {
@@ -122,8 +243,8 @@ public final class ModelWriter {
      * Plain Hugging Face tensors (float32, original names and layouts: GPT-2's Conv1D weights are
      * transposed back to [in, out]); compressed matrices are expanded (zeros kept as zeros).
      */
-    static void writeDense(Model m, Path file) {
-        if (m.weights.metadata().containsKey("squish.reshaped") || m.blocks.stream().anyMatch(b -> b.linears.containsKey("attn_shortcut")))
+    public static void writeDense(Model m, Path file) {
+        if (reshaped(m))
             throw new SquishException("--dense: this model's shapes were changed (SliceGPT) and cannot be written as a plain Hugging Face checkpoint");
         try (SafeTensorsWriter w = new SafeTensorsWriter(file)) {
             w.metadata("format", "pt");

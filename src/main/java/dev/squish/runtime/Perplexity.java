@@ -3,6 +3,7 @@ package dev.squish.runtime;
 import dev.squish.SquishException;
 import dev.squish.model.KVCache;
 import dev.squish.model.Model;
+import dev.squish.model.NonFinite;
 import dev.squish.util.Progress;
 
 /**
@@ -30,12 +31,14 @@ public final class Perplexity {
             for (int w = 0; w < windows; w++) {
                 int[] win = java.util.Arrays.copyOfRange(tokens, w * seqLen, (w + 1) * seqLen);
                 float[] logits = model.forward(win, 0, cache);
-                for (int t = 0; t < seqLen - 1; t++) nll += nll(logits, t * vocab, vocab, win[t + 1]);
+                double windowNll = 0;
+                for (int t = 0; t < seqLen - 1; t++) windowNll += nll(logits, t * vocab, vocab, win[t + 1]);
+                // Checked per window so a bad model fails fast, naming the tensor or block at fault.
+                if (!Double.isFinite(windowNll)) throw new SquishException(NonFinite.diagnose(model, win));
+                nll += windowNll;
                 p.step();
             }
         }
-        if (Double.isNaN(nll) || Double.isInfinite(nll))
-            throw new SquishException("the model produced non-finite logits (NaN or infinite weights or activations)");
         long scored = (long) windows * (seqLen - 1);
         return new Result(Math.exp(nll / scored), scored, windows, nll, (System.nanoTime() - start) / 1e9);
     }

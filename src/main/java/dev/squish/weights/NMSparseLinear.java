@@ -19,11 +19,13 @@ import static dev.squish.weights.Kernels.S;
  * their in-group positions packed at 2 bits (M <= 4) or 4 bits (M <= 16). A last partial group
  * (cols not a multiple of M) also has N slots; slots a group does not need hold 0.
  *
- * <p>Kernel: for L slots at a time it unpacks the L positions with a broadcast + variable shift +
- * AND, then fetches the x values of those columns: when the L slots span at most 2L columns
- * (M <= 2N, e.g. 2:4, 4:8) with one two-table permute of two x vectors ({@code selectFrom},
- * vpermt2ps), otherwise with a gather. Then one FMA with the L contiguous values. 2:4 moves 8.5
- * bytes per 4 weights instead of 16.
+ * <p>Kernel, chosen per shape: when M divides the vector length L (2:4, 4:8, 8:16, ...), the
+ * positions are also held as a bitmask in memory and a chunk of L columns has exactly (L/M) N
+ * values at a fixed offset: one contiguous load, an {@code expand} by the chunk's mask bits, one
+ * FMA (no gather, no popcount chain). Otherwise L slots at a time: the L positions are unpacked with
+ * a broadcast + variable shift + AND, and the x values fetched by one two-table permute of two x
+ * vectors ({@code selectFrom}, vpermt2ps) when the slots span at most 2L columns (M <= 2N), else
+ * by a gather. 2:4 moves 8.5 bytes per 4 weights instead of 16.
  *
  * <p>File: {@code PREFIX.values} F32 [rows, N * groups], {@code PREFIX.indices} I32 [rows, words]
  * (slot j of a row at bits [b j, b j + b) of the row's words, LSB first, b = 2 or 4),
@@ -36,8 +38,13 @@ public final class NMSparseLinear implements Linear {
     private final float[] values;  // [rows * k + PAD]
     private final int[] idx;       // [rows * rw + PAD]
     private final int[] baseCol;   // [k + PAD]: first column of slot j's group
-    /** Vector path: 0 = scalar, 1 = gather x, 2 = two-vector permute of x (M <= 2N and L % N == 0). */
+    /**
+     * Vector path: 0 = scalar, 1 = gather x, 2 = two-vector permute of x (M <= 2N and L % N == 0),
+     * 3 = bitmask expand (L % M == 0 and positions increasing in every group, as fromDense writes).
+     */
     private final int path;
+    private final long[] mask;       // path 3: kept positions of the whole groups as a bitmask, [rows * wpr]
+    private final int wpr;
     private final int[] laneShift;   // bit offset of lane j's position inside its index word
     private final int[] laneCol;     // path 2: column of lane j's group relative to the chunk's first group
     private final long hiWord;       // lanes that read the second index word (when L * ib = 64)
@@ -60,9 +67,34 @@ public final class NMSparseLinear implements Linear {
             laneCol[j] = (j / n) * m;
         }
         hiWord = hi;
-        if (chunkBits > 64 || L > 64) path = 0;
+        this.wpr = (cols + 63) >>> 6;
+        this.mask = 64 % L == 0 && L % m == 0 ? buildMask() : null;
+        if (mask != null) path = 3;
+        else if (chunkBits > 64 || L > 64) path = 0;
         else if (L % n == 0 && m <= 2 * n) path = 2;
         else path = 1;
+    }
+
+    /**
+     * The kept positions of every whole group as a bitmask (1 bit per column; for 2:4 as large as
+     * the packed positions). Null when some group's positions are not strictly increasing, since
+     * the expand kernel assumes the i-th value of a group sits at its i-th set bit.
+     */
+    private long[] buildMask() {
+        long[] mk = new long[rows * wpr];
+        int whole = cols / m;
+        for (int r = 0; r < rows; r++)
+            for (int g = 0; g < whole; g++) {
+                int prev = -1;
+                for (int s = 0; s < n; s++) {
+                    int pos = position(r, g * n + s);
+                    if (pos <= prev) return null;
+                    prev = pos;
+                    int c = g * m + pos;
+                    mk[r * wpr + (c >>> 6)] |= 1L << (c & 63);
+                }
+            }
+        return mk;
     }
 
     private static void checkNM(int n, int m) {
@@ -161,9 +193,41 @@ public final class NMSparseLinear implements Linear {
         return s;
     }
 
+    /**
+     * Path 3: a chunk of L columns holds exactly (L / M) N values at a fixed offset, so the values
+     * are loaded contiguously and expanded into their columns by the chunk's mask bits (no gather,
+     * no popcount chain).
+     */
+    private float dotMask(int r, float[] x) {
+        int vo = r * k, mb = r * wpr, end = S.loopBound((cols / m) * m), c = 0, per = L / m * n;
+        FloatVector a0 = FloatVector.zero(S), a1 = a0, a2 = a0, a3 = a0;
+        if (L == 16) {
+            for (; c + 64 <= end; c += 64) {
+                long w = mask[mb + (c >>> 6)];
+                int p = vo + c / m * n;
+                a0 = FloatVector.fromArray(S, values, p).expand(VectorMask.fromLong(S, w & 0xffff)).fma(FloatVector.fromArray(S, x, c), a0);
+                a1 = FloatVector.fromArray(S, values, p + per).expand(VectorMask.fromLong(S, (w >>> 16) & 0xffff)).fma(FloatVector.fromArray(S, x, c + 16), a1);
+                a2 = FloatVector.fromArray(S, values, p + 2 * per).expand(VectorMask.fromLong(S, (w >>> 32) & 0xffff)).fma(FloatVector.fromArray(S, x, c + 32), a2);
+                a3 = FloatVector.fromArray(S, values, p + 3 * per).expand(VectorMask.fromLong(S, w >>> 48)).fma(FloatVector.fromArray(S, x, c + 48), a3);
+            }
+        }
+        long laneMask = L >= 64 ? -1L : (1L << L) - 1;
+        for (; c < end; c += L) {
+            long b = (mask[mb + (c >>> 6)] >>> (c & 63)) & laneMask;
+            a0 = FloatVector.fromArray(S, values, vo + c / m * n).expand(VectorMask.fromLong(S, b)).fma(FloatVector.fromArray(S, x, c), a0);
+        }
+        float s = a0.add(a1).add(a2.add(a3)).reduceLanes(VectorOperators.ADD);
+        for (int j = c / m * n; j < k; j++) s += values[vo + j] * x[baseCol[j] + position(r, j)];
+        return s;
+    }
+
     @Override public void matvec(float[] x, float[] y) {
         Kernels.checkMatvec(this, x, y);
-        if (path == 2) {
+        if (path == 3) {
+            Parallel.forRange(rows, 16, (r0, r1) -> {
+                for (int r = r0; r < r1; r++) y[r] = dotMask(r, x);
+            });
+        } else if (path == 2) {
             float[] xp = java.util.Arrays.copyOf(x, cols + 2 * L);
             Parallel.forRange(rows, 16, (r0, r1) -> {
                 for (int r = r0; r < r1; r++) y[r] = dotPermute(r, xp);
@@ -177,6 +241,20 @@ public final class NMSparseLinear implements Linear {
     }
 
     private void decodeRow(int r, float[] dst, int off) {
+        if (path == 3) {
+            int vo = r * k, mb = r * wpr, end = S.loopBound((cols / m) * m), c = 0;
+            long laneMask = L >= 64 ? -1L : (1L << L) - 1;
+            for (; c < end; c += L) {
+                long b = (mask[mb + (c >>> 6)] >>> (c & 63)) & laneMask;
+                FloatVector.fromArray(S, values, vo + c / m * n).expand(VectorMask.fromLong(S, b)).intoArray(dst, off + c);
+            }
+            java.util.Arrays.fill(dst, off + c, off + cols, 0f);
+            for (int j = c / m * n; j < k; j++) {
+                float v = values[r * k + j];
+                if (v != 0) dst[off + baseCol[j] + position(r, j)] = v;
+            }
+            return;
+        }
         java.util.Arrays.fill(dst, off, off + cols, 0f);
         for (int j = 0; j < k; j++) {
             float v = values[r * k + j];

@@ -334,7 +334,7 @@ public final class QuantizedLinear implements Linear {
 
     static QuantizedLinear read(SafeTensors st, String prefix, String fmt) {
         int[] p = parseFormat(fmt);
-        if (p == null || (p[1] == 0 && !fmt.endsWith("pc")) || (p[1] < 1 && !fmt.endsWith("pc")))
+        if (p == null || (p[1] == 0 && !fmt.endsWith("-pc")))
             throw FormatIO.bad(st, prefix + ".qweight", "has unknown quantized format '" + fmt + "'");
         int[] shape = FormatIO.shape(st, prefix, 2);
         int rows = shape[0], cols = shape[1], bits = p[0];

@@ -236,7 +236,7 @@ public final class SparseQuantizedLinear implements Linear {
 
     static SparseQuantizedLinear read(SafeTensors st, String prefix, String fmt) {
         int[] p = QuantizedLinear.parseFormat(fmt.substring("sparse-".length()));
-        if (p == null) throw FormatIO.bad(st, prefix + ".qweight", "has unknown format '" + fmt + "'");
+        if (p == null || (p[1] == 0 && !fmt.endsWith("-pc"))) throw FormatIO.bad(st, prefix + ".qweight", "has unknown format '" + fmt + "'");
         int[] shape = FormatIO.shape(st, prefix, 2);
         int rows = shape[0], cols = shape[1], bits = p[0], wpr = (cols + 63) >>> 6;
         int group = p[1] == 0 ? Math.max(cols, 1) : Math.min(p[1], Math.max(cols, 1));

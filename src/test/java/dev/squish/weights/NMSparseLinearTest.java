@@ -26,7 +26,7 @@ class NMSparseLinearTest {
 
     @Test void kernelsMatchReference() {
         Random rnd = new Random(21);
-        for (int[] nm : new int[][]{{2, 4}, {1, 4}, {3, 4}, {4, 8}, {2, 8}, {3, 7}, {1, 2}, {8, 16}, {15, 16}})
+        for (int[] nm : new int[][]{{2, 4}, {1, 4}, {3, 4}, {4, 8}, {2, 8}, {3, 7}, {1, 2}, {8, 16}, {15, 16}, {4, 6}, {2, 3}, {8, 12}, {5, 9}})
             for (int[] s : LinearChecks.SHAPES) {
                 int rows = s[0], cols = s[1], n = nm[0], m = nm[1];
                 float[] w = nm(rnd, rows, cols, n, m, 1);

@@ -1,0 +1,153 @@
+package dev.squish.methods;
+
+import dev.squish.util.Parallel;
+import dev.squish.weights.QuantGrid;
+import jdk.incubator.vector.DoubleVector;
+import jdk.incubator.vector.VectorOperators;
+import jdk.incubator.vector.VectorSpecies;
+
+import java.util.List;
+import java.util.function.ToDoubleFunction;
+
+/**
+ * The two searches of AWQ (mit-han-lab/llm-awq {@code awq/quantize/auto_scale.py} and
+ * {@code auto_clip.py}), on the {@link QuantGrid} quantizer. Losses on single linears are computed
+ * exactly from the layer Hessian H (proportional to X^T X over all calibration tokens):
+ * {@code ||X (W - W')^T||^2 / N = tr((W - W') H (W - W')^T) / 2}, so no activations are kept.
+ */
+final class AwqSearch {
+    private AwqSearch() {}
+
+    /** Grid points of the scale search (ratio = i / N_GRID, i < N_GRID), as the reference. */
+    static final int N_GRID = 20;
+    /** Clip search: max |w| shrunk by i / N_GRID for i < MAX_SHRINK * N_GRID, as the reference. */
+    static final double MAX_SHRINK = 0.5;
+
+    private static final VectorSpecies<Double> D = DoubleVector.SPECIES_PREFERRED;
+
+    /**
+     * The reference's scales for one grid point: {@code s = max(xMean^ratio, 1e-4)},
+     * {@code s /= sqrt(max(s) * min(s))}.
+     */
+    static float[] scales(double[] xMean, double ratio) {
+        double[] s = new double[xMean.length];
+        double mx = Double.NEGATIVE_INFINITY, mn = Double.POSITIVE_INFINITY;
+        for (int j = 0; j < s.length; j++) {
+            s[j] = Math.max(Math.pow(xMean[j], ratio), 1e-4);
+            mx = Math.max(mx, s[j]); mn = Math.min(mn, s[j]);
+        }
+        double norm = Math.sqrt(mx * mn);
+        float[] out = new float[s.length];
+        for (int j = 0; j < s.length; j++) out[j] = (float) (s[j] / norm);
+        return out;
+    }
+
+    /** {@code Q(W diag(s)) diag(1/s)}: the weight the scaled, quantized layer computes with on the original input. */
+    static float[] scaledFake(float[] w, int rows, int cols, float[] s, int bits, int groupSize, boolean sym) {
+        float[] ws = new float[w.length];
+        for (int r = 0; r < rows; r++) for (int j = 0; j < cols; j++) ws[r * cols + j] = w[r * cols + j] * s[j];
+        float[] q = Rtn.quantize(ws, rows, cols, bits, groupSize, sym).weights();
+        for (int r = 0; r < rows; r++) for (int j = 0; j < cols; j++) q[r * cols + j] /= s[j];
+        return q;
+    }
+
+    /** The result of a scale search: the best ratio, its scales and the loss at every grid point. */
+    record Result(double ratio, float[] scales, double[] losses) {}
+
+    /** Tries every ratio, keeping the first with the smallest loss (ratio 0 = plain RTN). */
+    static Result search(double[] xMean, ToDoubleFunction<float[]> loss) {
+        double best = Double.POSITIVE_INFINITY, bestRatio = 0;
+        float[] bestS = null;
+        double[] hist = new double[N_GRID];
+        for (int i = 0; i < N_GRID; i++) {
+            double ratio = (double) i / N_GRID;
+            float[] s = scales(xMean, ratio);
+            double l = loss.applyAsDouble(s);
+            hist[i] = l;
+            if (l < best) { best = l; bestRatio = ratio; bestS = s; }
+        }
+        if (bestS == null) bestS = scales(xMean, 0);  // all losses NaN: no scaling
+        return new Result(bestRatio, bestS, hist);
+    }
+
+    /** Loss of a group of linears that share one input: the summed output MSE of each, from the shared H. */
+    static double linearsLoss(List<float[]> ws, List<Integer> rows, int cols, double[] h, float[] s, int bits, int groupSize, boolean sym) {
+        double total = 0;
+        for (int k = 0; k < ws.size(); k++) {
+            float[] w = ws.get(k);
+            int n = rows.get(k);
+            float[] q = scaledFake(w, n, cols, s, bits, groupSize, sym);
+            for (int i = 0; i < q.length; i++) q[i] = w[i] - q[i];
+            total += quadRows(h, cols, q, n);
+        }
+        return total;
+    }
+
+    /** sum over rows r of d_r^T H d_r (H cols x cols row-major), in parallel over rows. */
+    static double quadRows(double[] h, int cols, float[] d, int rows) {
+        double[] part = new double[rows];
+        Parallel.forRange(rows, 8, (r0, r1) -> {
+            double[] v = new double[cols];
+            for (int r = r0; r < r1; r++) {
+                for (int j = 0; j < cols; j++) v[j] = d[r * cols + j];
+                part[r] = quad(h, cols, 0, v, cols);
+            }
+        });
+        double s = 0;
+        for (double p : part) s += p;
+        return s;
+    }
+
+    /** v^T H[c0..c0+n, c0..c0+n] v. */
+    static double quad(double[] h, int cols, int c0, double[] v, int n) {
+        double s = 0;
+        int bound = D.loopBound(n);
+        for (int i = 0; i < n; i++) {
+            if (v[i] == 0) continue;
+            int o = (c0 + i) * cols + c0;
+            DoubleVector acc = DoubleVector.zero(D);
+            int j = 0;
+            for (; j < bound; j += D.length()) acc = DoubleVector.fromArray(D, h, o + j).fma(DoubleVector.fromArray(D, v, j), acc);
+            double row = acc.reduceLanes(VectorOperators.ADD);
+            for (; j < n; j++) row += h[o + j] * v[j];
+            s += v[i] * row;
+        }
+        return s;
+    }
+
+    /**
+     * Clip search ({@code auto_clip_layer}): for each (row, group), the threshold
+     * {@code max|w| * (1 - i / N_GRID)}, {@code i < MAX_SHRINK * N_GRID}, whose clamped-then-quantized
+     * group gives the smallest output error on the group's inputs, {@code d^T H_gg d} with
+     * {@code d = Q(clamp(w)) - w} (the reference's {@code (x_g . (q - w))^2} averaged over 512
+     * sampled tokens; here exact over all tokens). Returns the clamped weights.
+     */
+    static float[] clip(float[] w, int rows, int cols, double[] h, int bits, int groupSize, boolean sym) {
+        float[] out = w.clone();
+        int g = groupSize <= 0 ? cols : Math.min(groupSize, cols), groups = (cols + g - 1) / g, maxq = QuantGrid.maxq(bits);
+        int steps = (int) (MAX_SHRINK * N_GRID);
+        Parallel.forRange(rows, 4, (r0, r1) -> {
+            float[] cur = new float[g];
+            double[] d = new double[g];
+            for (int r = r0; r < r1; r++)
+                for (int gi = 0; gi < groups; gi++) {
+                    int c0 = gi * g, n = Math.min(g, cols - c0), off = r * cols + c0;
+                    float orgMax = 0;
+                    for (int k = 0; k < n; k++) orgMax = Math.max(orgMax, Math.abs(w[off + k]));
+                    if (orgMax == 0) continue;
+                    double best = Double.POSITIVE_INFINITY;
+                    float bestMax = orgMax;
+                    for (int i = 0; i < steps; i++) {
+                        float mv = orgMax * (1 - (float) i / N_GRID);
+                        for (int k = 0; k < n; k++) cur[k] = Math.max(-mv, Math.min(mv, w[off + k]));
+                        float[] p = QuantGrid.params(cur, 0, n, 1, bits, sym);
+                        for (int k = 0; k < n; k++) d[k] = QuantGrid.fake(cur[k], p[0], p[1], maxq) - w[off + k];
+                        double e = quad(h, cols, c0, d, n);
+                        if (e < best) { best = e; bestMax = mv; }
+                    }
+                    for (int k = 0; k < n; k++) out[off + k] = Math.max(-bestMax, Math.min(bestMax, w[off + k]));
+                }
+        });
+        return out;
+    }
+}
