@@ -58,6 +58,19 @@ final class Charts {
     private static final Color GRID = new Color(0xdddddd);
     private static final Color TEXT = new Color(0x333333);
 
+    /**
+     * Marker of the k-th round of colours: circles for the first 10 series, then squares,
+     * triangles and diamonds, so that series sharing a colour stay distinguishable.
+     */
+    static java.awt.Shape marker(int k) {
+        return switch (k % 4) {
+            case 0 -> new Ellipse2D.Double(-3.5, -3.5, 7, 7);
+            case 1 -> new java.awt.geom.Rectangle2D.Double(-3.5, -3.5, 7, 7);
+            case 2 -> new java.awt.Polygon(new int[]{0, 4, -4}, new int[]{-4, 4, 4}, 3);
+            default -> new java.awt.Polygon(new int[]{0, 4, 0, -4}, new int[]{-5, 0, 5, 0}, 4);
+        };
+    }
+
     /** A chart rendered to SVG, plus how many input points were left out (non-finite or, on a log axis, non-positive). */
     record Rendered(String svg, int omitted) {}
 
@@ -103,7 +116,7 @@ final class Charts {
         for (int i = 0; i < data.getSeriesCount(); i++) {
             r.setSeriesPaint(i, PALETTE[i % PALETTE.length]);
             r.setSeriesStroke(i, new BasicStroke(2f, BasicStroke.CAP_ROUND, BasicStroke.JOIN_ROUND));
-            r.setSeriesShape(i, new Ellipse2D.Double(-3.5, -3.5, 7, 7));
+            r.setSeriesShape(i, marker(i / PALETTE.length));
         }
         plot.setRenderer(r);
         styleLegend(chart, data.getSeriesCount() > 1);
