@@ -75,6 +75,12 @@ final class Charts {
     record Rendered(String svg, int omitted) {}
 
     static Rendered line(String id, String title, String xLabel, String yLabel, Map<String, double[][]> series, boolean logY) {
+        return line(id, title, xLabel, yLabel, series, logY, false);
+    }
+
+    /** As above; {@code drawTitle} draws the title inside the chart (for a standalone SVG file, which has no caption). */
+    static Rendered line(String id, String title, String xLabel, String yLabel, Map<String, double[][]> series, boolean logY,
+                         boolean drawTitle) {
         XYSeriesCollection data = new XYSeriesCollection();
         int omitted = 0, maxPoints = 0;
         for (Map.Entry<String, double[][]> e : series.entrySet()) {
@@ -92,6 +98,10 @@ final class Charts {
         JFreeChart chart = ChartFactory.createXYLineChart(null, xLabel, yLabel, data,
                 PlotOrientation.VERTICAL, true, false, false);
         theme().apply(chart);
+        if (drawTitle && title != null)
+            chart.setTitle(new org.jfree.chart.title.TextTitle(title, new Font("SansSerif", Font.BOLD, 15), TEXT,
+                    org.jfree.chart.ui.RectangleEdge.TOP, org.jfree.chart.ui.HorizontalAlignment.CENTER,
+                    org.jfree.chart.ui.VerticalAlignment.CENTER, new RectangleInsets(8, 0, 4, 0)));
         XYPlot plot = chart.getXYPlot();
         stylePlotArea(plot);
         NumberAxis x = (NumberAxis) plot.getDomainAxis();

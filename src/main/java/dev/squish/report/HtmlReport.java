@@ -119,7 +119,7 @@ public final class HtmlReport {
      * {@code sweep --plot curve.svg}); non-finite points are left out.
      */
     public static String lineChartSvg(String title, String xLabel, String yLabel, Map<String, double[][]> series, boolean logY) {
-        String svg = Charts.line("chart", title, xLabel, yLabel, series, logY).svg();
+        String svg = Charts.line("chart", title, xLabel, yLabel, series, logY, true).svg();
         svg = "<svg width='" + Charts.WIDTH + "' height='" + Charts.HEIGHT + "'" + svg.substring(4);
         return "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n" + svg + "\n";
     }

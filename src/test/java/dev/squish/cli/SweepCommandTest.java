@@ -106,7 +106,8 @@ class SweepCommandTest {
         var doc = f.newDocumentBuilder().parse(dir.resolve("curve.svg").toFile());
         assertEquals("svg", doc.getDocumentElement().getLocalName());
         assertEquals("http://www.w3.org/2000/svg", doc.getDocumentElement().getNamespaceURI());
-        for (String name : List.of(">magnitude<", ">wanda<", ">dense<", ">sparsity<", ">perplexity<")) assertTrue(svg.contains(name), name);
+        for (String name : List.of(">magnitude<", ">wanda<", ">dense<", ">sparsity<", ">perplexity<", ">Perplexity against sparsity: kjv-gpt2-tiny<"))
+            assertTrue(svg.contains(name), name);
     }
 
     @Test
