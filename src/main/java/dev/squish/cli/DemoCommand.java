@@ -79,7 +79,7 @@ final class DemoCommand implements java.util.concurrent.Callable<Integer> {
         int[] evalTokens = tok.encode(Common.readText(test, "eval"), "tokenize test");
         int evalLen = 256;
         if (quick) evalTokens = Arrays.copyOf(evalTokens, Math.min(evalTokens.length, 16 * evalLen));
-        Trial.Setup setup = new Trial.Setup(modelDir, windows, evalTokens, evalLen, Trial.prompt(tok), quick ? 16 : 64);
+        Trial.Setup setup = new Trial.Setup(modelDir, windows, evalTokens, evalLen, Trial.prompt(tok), quick ? 32 : 64);
 
         err.printf("squish demo: %d variants of kjv-llama-tiny; calibration %s; perplexity on %s (%,d tokens)%n", runnable.size(),
                 windows == null ? "none" : n + " x " + L + " tokens of train.txt", quick ? "a slice of test.txt" : "test.txt", evalTokens.length);
@@ -97,7 +97,7 @@ final class DemoCommand implements java.util.concurrent.Callable<Integer> {
                         r.result().perplexity(), r.result().bytes() / MIB, r.result().totalSeconds());
                 err.flush();
             }
-            results = Trial.measureDecode(runs, setup.prompt(), setup.decodeTokens(), quick ? 2 : 5);
+            results = Trial.measureDecode(runs, setup.prompt(), setup.decodeTokens(), quick ? 3 : 5);
         } finally {
             for (Trial.Open r : runs) r.close();
         }

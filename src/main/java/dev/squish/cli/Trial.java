@@ -136,7 +136,8 @@ final class Trial {
     static List<Result> measureDecode(List<Open> runs, int[] prompt, int tokens, int rounds) {
         double[] best = new double[runs.size()];
         try (dev.squish.util.Progress p = dev.squish.util.Progress.start("decode speed", (long) rounds * runs.size())) {
-            for (Open o : runs) new Generator(o.model()).generate(prompt, Generator.Options.greedy(Math.min(16, tokens)), t -> { });   // warm-up (JIT)
+            for (int w = 0; w < 2; w++)   // warm-up: let the JIT compile every format's kernels first
+                for (Open o : runs) new Generator(o.model()).generate(prompt, Generator.Options.greedy(tokens), t -> { });
             for (int r = 0; r < rounds; r++)
                 for (int i = 0; i < runs.size(); i++) {
                     p.message(runs.get(i).result().spec().label());
