@@ -30,9 +30,29 @@ public final class Model implements AutoCloseable {
     public float[] finalNorm, finalNormBias;
     public Linear head;
     public boolean tiedHead;
+    private AutoCloseable resources;       // what an assembled model owns (e.g. an arena of off-heap weights)
 
     private Model(Path dir, ModelConfig config, Architecture arch, SafeTensors weights) {
         this.dir = dir; this.config = config; this.arch = arch; this.weights = weights;
+    }
+
+    /**
+     * A model assembled in memory (benchmarks, tests): no checkpoint behind it. {@code blocks} must
+     * hold the architecture's linears and vectors; {@code resources} (may be null) is closed with
+     * the model, e.g. the arena holding off-heap weights.
+     */
+    public static Model assemble(ModelConfig config, Architecture arch, DenseLinear embed, List<Block> blocks,
+                                 float[] finalNorm, float[] finalNormBias, Linear head, AutoCloseable resources) {
+        if (blocks.size() != config.layers()) throw new IllegalArgumentException(blocks.size() + " blocks, config has " + config.layers());
+        Model m = new Model(null, config, arch, null);
+        m.embed = embed;
+        m.blocks.addAll(blocks);
+        m.finalNorm = finalNorm;
+        m.finalNormBias = finalNormBias;
+        m.head = head;
+        m.tiedHead = head == embed;
+        m.resources = resources;
+        return m;
     }
 
     /** Loads a Hugging Face model folder or a folder written by Squish (any of its weight formats). */
@@ -205,5 +225,10 @@ public final class Model implements AutoCloseable {
         return n;
     }
 
-    @Override public void close() { weights.close(); }
+    @Override public void close() {
+        if (weights != null) weights.close();
+        if (resources != null) {
+            try { resources.close(); } catch (Exception e) { throw new IllegalStateException(e); }
+        }
+    }
 }

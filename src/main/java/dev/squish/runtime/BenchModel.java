@@ -1,0 +1,182 @@
+package dev.squish.runtime;
+
+import dev.squish.formats.ModelConfig;
+import dev.squish.model.Architecture;
+import dev.squish.model.Block;
+import dev.squish.model.Model;
+import dev.squish.weights.DenseLinear;
+import dev.squish.weights.Linear;
+
+import java.lang.foreign.Arena;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.Arrays;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Map;
+
+/**
+ * Where the benchmark's weights come from: a model folder, or random weights in a named shape
+ * generated on the fly. Either way {@link #build} makes a {@link Model} with every linear (head
+ * included unless asked otherwise) in one {@link BenchFormat}, from the same dense weights, one
+ * matrix at a time, so that only the format being measured is in memory.
+ */
+public abstract class BenchModel implements AutoCloseable {
+    /** Shape of a linear: [rows = out, cols = in]. */
+    public record Shape(int rows, int cols) {}
+
+    public abstract String name();
+
+    public abstract ModelConfig config();
+
+    abstract Architecture arch();
+
+    abstract DenseLinear embed();
+
+    /** Learned position embeddings (GPT-2), else null. */
+    DenseLinear positions() { return null; }
+
+    /** Linears of block i in forward order, with their shapes. */
+    abstract Map<String, Shape> linears(int layer);
+
+    /** A fresh dense copy [rows x cols] of block i's linear (layer -1: the head), row-major. */
+    abstract float[] dense(int layer, String name);
+
+    abstract Shape headShape();
+
+    abstract Map<String, float[]> vectors(int layer);
+
+    abstract float[] finalNorm();
+
+    abstract float[] finalNormBias();
+
+    @Override public abstract void close();
+
+    /** Builds the whole model in format f; with denseHead the head stays float32. Close it after use. */
+    public Model build(BenchFormat f, boolean denseHead) {
+        Arena arena = Arena.ofShared();
+        try {
+            ModelConfig c = config();
+            List<Block> blocks = new ArrayList<>();
+            for (int i = 0; i < c.layers(); i++) {
+                Block b = new Block(i);
+                for (var e : linears(i).entrySet()) {
+                    Shape s = e.getValue();
+                    b.linears.put(e.getKey(), f.make(dense(i, e.getKey()), s.rows(), s.cols(), arena, BenchFormat.seed(7, i, e.getKey())));
+                }
+                b.vectors.putAll(vectors(i));
+                blocks.add(b);
+            }
+            Shape hs = headShape();
+            BenchFormat hf = denseHead ? BenchFormat.DENSE_F32 : f;
+            Linear head = hf.make(dense(-1, "lm_head"), hs.rows(), hs.cols(), arena, BenchFormat.seed(7, -1, "lm_head"));
+            Model m = Model.assemble(c, arch(), embed(), blocks, finalNorm(), finalNormBias(), head, arena);
+            m.positions = positions();
+            return m;
+        } catch (RuntimeException | Error e) {
+            arena.close();
+            throw e;
+        }
+    }
+
+    /** Bytes of dense float32 weights read per decoded token (all linears and the head). */
+    public long denseBytesPerToken() {
+        long n = 4L * headShape().rows() * headShape().cols();
+        for (int i = 0; i < config().layers(); i++) for (Shape s : linears(i).values()) n += 4L * s.rows() * s.cols();
+        return n;
+    }
+
+    public static BenchModel synthetic(String name) { return new Synthetic(name); }
+
+    public static BenchModel folder(Path dir) { return new Folder(Model.load(dir)); }
+
+    /** Random weights (std {@link SyntheticWeights#STD}) in a named Llama shape; norms are ones. */
+    static final class Synthetic extends BenchModel {
+        private final String name;
+        private final ModelConfig config;
+        private final Architecture arch;
+        private final Arena arena = Arena.ofShared();
+        private final DenseLinear embed;
+
+        Synthetic(String name) {
+            this.name = name;
+            this.config = SyntheticWeights.config(name);
+            this.arch = Architecture.of(config);
+            float[] e = new float[config.vocab() * config.hidden()];
+            SyntheticWeights.fill(e, SyntheticWeights.STD, BenchFormat.seed(1, -2, "embed"));
+            this.embed = BenchFormat.offHeap(e, config.vocab(), config.hidden(), arena);
+        }
+
+        @Override public String name() { return "synthetic " + name; }
+        @Override public ModelConfig config() { return config; }
+        @Override Architecture arch() { return arch; }
+        @Override DenseLinear embed() { return embed; }
+
+        @Override Map<String, Shape> linears(int layer) {
+            int h = config.hidden(), q = config.qDim(), kv = config.kvDim(), f = config.intermediate();
+            Map<String, Shape> m = new LinkedHashMap<>();
+            m.put("self_attn.q_proj", new Shape(q, h));
+            m.put("self_attn.k_proj", new Shape(kv, h));
+            m.put("self_attn.v_proj", new Shape(kv, h));
+            m.put("self_attn.o_proj", new Shape(h, q));
+            m.put("mlp.gate_proj", new Shape(f, h));
+            m.put("mlp.up_proj", new Shape(f, h));
+            m.put("mlp.down_proj", new Shape(h, f));
+            return m;
+        }
+
+        @Override float[] dense(int layer, String name) {
+            Shape s = layer < 0 ? headShape() : linears(layer).get(name);
+            float[] w = new float[s.rows() * s.cols()];
+            SyntheticWeights.fill(w, SyntheticWeights.STD, BenchFormat.seed(1, layer, name));
+            return w;
+        }
+
+        @Override Shape headShape() { return new Shape(config.vocab(), config.hidden()); }
+
+        @Override Map<String, float[]> vectors(int layer) {
+            Map<String, float[]> v = new LinkedHashMap<>();
+            for (String n : arch.requiredVectors()) v.put(n, ones(config.hidden()));
+            return v;
+        }
+
+        @Override float[] finalNorm() { return ones(config.hidden()); }
+        @Override float[] finalNormBias() { return null; }
+        @Override public void close() { arena.close(); }
+
+        private static float[] ones(int n) {
+            float[] a = new float[n];
+            Arrays.fill(a, 1f);
+            return a;
+        }
+    }
+
+    /** The weights of a model folder (any of Squish's formats, read back as dense). */
+    static final class Folder extends BenchModel {
+        private final Model m;
+
+        Folder(Model m) { this.m = m; }
+
+        @Override public String name() { return m.dir.toString(); }
+        @Override public ModelConfig config() { return m.config; }
+        @Override Architecture arch() { return m.arch; }
+        @Override DenseLinear embed() { return m.embed; }
+        @Override DenseLinear positions() { return m.positions; }
+
+        @Override Map<String, Shape> linears(int layer) {
+            Map<String, Shape> out = new LinkedHashMap<>();
+            m.blocks.get(layer).linears.forEach((k, l) -> out.put(k, new Shape(l.rows(), l.cols())));
+            return out;
+        }
+
+        @Override float[] dense(int layer, String name) {
+            return layer < 0 ? m.head.toDense() : m.blocks.get(layer).linear(name).toDense();
+        }
+
+        @Override Shape headShape() { return new Shape(m.head.rows(), m.head.cols()); }
+        @Override Map<String, float[]> vectors(int layer) { return m.blocks.get(layer).vectors; }
+        @Override float[] finalNorm() { return m.finalNorm; }
+        @Override float[] finalNormBias() { return m.finalNormBias; }
+        @Override public void close() { m.close(); }
+    }
+}
