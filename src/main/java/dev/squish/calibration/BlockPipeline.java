@@ -65,6 +65,7 @@ public final class BlockPipeline {
             for (Block b : model.blocks) {
                 NonFinite.checkBlock(model, b);
                 for (Stage s : stages) {
+                    p.message("block " + b.index + ": " + s.method().name());
                     BlockContext ctx = new BlockContext(model, b, x, L, s.layers(), reports);
                     s.method().compressBlock(ctx);
                 }

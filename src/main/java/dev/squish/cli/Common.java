@@ -54,4 +54,23 @@ final class Common {
             throw new IllegalStateException(e);
         }
     }
+
+    /** Writes a text file under a temporary name next to it, then renames it into place. */
+    static void writeAtomically(Path file, String text) {
+        Path abs = file.toAbsolutePath();
+        try {
+            Files.createDirectories(abs.getParent());
+            Path tmp = Files.createTempFile(abs.getParent(), abs.getFileName() + ".tmp-", "");
+            try {
+                Files.writeString(tmp, text, StandardCharsets.UTF_8);
+                if (Files.getFileStore(tmp).supportsFileAttributeView("posix"))   // temp files are owner-only
+                    Files.setPosixFilePermissions(tmp, java.nio.file.attribute.PosixFilePermissions.fromString("rw-r--r--"));
+                Files.move(tmp, abs, java.nio.file.StandardCopyOption.REPLACE_EXISTING, java.nio.file.StandardCopyOption.ATOMIC_MOVE);
+            } finally {
+                Files.deleteIfExists(tmp);
+            }
+        } catch (IOException e) {
+            throw new SquishException("cannot write " + file + ": " + e.getMessage());
+        }
+    }
 }

@@ -57,6 +57,7 @@ final class CompressCommand implements Callable<Integer> {
     @Option(names = "--eval", paramLabel = "TEXT_FILE", description = "Also measure the compressed model's perplexity on this text.") Path eval;
     @Option(names = "--force", description = "Replace OUT_DIR if it exists.") boolean force;
     @Option(names = "--json", description = "Print one JSON object on stdout.") boolean json;
+    @Option(names = "--report", paramLabel = "FILE.html", description = "Write an HTML report of the run (recipe, layers, errors, bytes, perplexity).") Path report;
 
     /** The recipe: from --recipe (command-line calibration flags override its calibration), or from --method and its flags. */
     Recipe recipe() {
@@ -101,6 +102,16 @@ final class CompressCommand implements Callable<Integer> {
     }
 
     @Override public Integer call() {
+        boolean wasQuiet = dev.squish.util.Progress.isQuiet();
+        if (json) dev.squish.util.Progress.setQuiet(true);
+        try {
+            return compress();
+        } finally {
+            dev.squish.util.Progress.setQuiet(wasQuiet);
+        }
+    }
+
+    private int compress() {
         Recipe r = recipe();
         List<BlockPipeline.Stage> stages = new ArrayList<>();
         for (Stage st : r.stages()) stages.add(new BlockPipeline.Stage(Methods.create(st.method(), st.options()), st.layers()));
@@ -118,6 +129,7 @@ final class CompressCommand implements Callable<Integer> {
         long paramsBefore, bytesBefore, paramsAfter, bytesAfter;
         int L;
         Tokenizer tok;
+        Map<String, Long> layerBytes = new HashMap<>();   // per "block linear", before compression (for --report)
         // Crash safety and bounded memory (docs/robustness.md): the output is assembled in a
         // temporary folder beside the target and renamed into place when complete, and each block
         // is written out and released as soon as it is compressed.
@@ -129,7 +141,8 @@ final class CompressCommand implements Callable<Integer> {
             L = seqLen != null ? seqLen : Math.min(cs.seqLen(), m.maxPositions());
             if (L > m.maxPositions()) throw new SquishException("--seq-len " + L + " exceeds the model's context of " + m.maxPositions());
             int[][] windows = calText == null ? null
-                    : Sampler.sample(tok.encode(calText), cs.samples(), L, cs.sampling() == CalibrationSpec.Sampling.RANDOM, cs.seed());
+                    : Sampler.sample(tok.encode(calText, "tokenize calibration"), cs.samples(), L, cs.sampling() == CalibrationSpec.Sampling.RANDOM, cs.seed());
+            for (var b : m.blocks) for (var e : b.linears.entrySet()) layerBytes.put(b.index + " " + e.getKey(), e.getValue().bytes());
             ModelWriter.copyConfig(model, out.dir());
             try (ModelWriter.Streaming w = new ModelWriter.Streaming(m, out.dir().resolve(SafeTensors.SQUISH_FILE), meta)) {
                 reports = new BlockPipeline(m, stages).run(windows, w::block);
@@ -145,9 +158,14 @@ final class CompressCommand implements Callable<Integer> {
         double seconds = (System.nanoTime() - t0) / 1e9;
         Perplexity.Result ppl = null;
         if (evalText != null) {
-            try (Model c = Model.load(written)) { ppl = Perplexity.evaluate(c, tok.encode(evalText), L); }
+            try (Model c = Model.load(written)) { ppl = Perplexity.evaluate(c, tok.encode(evalText, "tokenize eval"), L); }
         }
-        printTable(spec.commandLine().getErr(), reports);
+        if (!json) printTable(spec.commandLine().getErr(), reports);
+        if (report != null)
+            CompressReport.build(new CompressReport.Run(model, written, r,
+                    CompressReport.commandLine(spec.commandLine().getParseResult().originalArgs()), reports,
+                    paramsBefore, paramsAfter, bytesBefore, bytesAfter, layerBytes, ppl == null ? null : ppl.perplexity(), eval,
+                    seconds)).write(report);
         Map<String, Object> res = new LinkedHashMap<>();
         res.put("output", written.toString());
         res.put("method", meta.get("squish.recipe"));

@@ -29,7 +29,7 @@ final class EvalCommand implements Callable<Integer> {
         String text = Common.readText(data, "--data");
         try (Model m = Model.load(model)) {
             Tokenizer tok = Common.tokenizer(model, m);
-            int[] ids = tok.encode(text);
+            int[] ids = tok.encode(text, "tokenize");
             int L = seqLen != null ? seqLen : Math.min(256, m.maxPositions());
             Perplexity.Result r = Perplexity.evaluate(m, ids, L);
             var out = spec.commandLine().getOut();

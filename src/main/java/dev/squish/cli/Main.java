@@ -12,7 +12,8 @@ import java.io.PrintWriter;
  */
 @Command(name = "squish", mixinStandardHelpOptions = true, version = "squish 0.1.0",
         description = "Compress transformer language models and run them fast on CPUs.",
-        subcommands = {EvalCommand.class, GenerateCommand.class, InspectCommand.class, CompressCommand.class, ExportCommand.class, BenchCommand.class})
+        subcommands = {EvalCommand.class, GenerateCommand.class, InspectCommand.class, CompressCommand.class, ExportCommand.class,
+                DemoCommand.class, SweepCommand.class, BenchCommand.class})
 public final class Main implements Runnable {
     @CommandLine.Spec CommandLine.Model.CommandSpec spec;
 

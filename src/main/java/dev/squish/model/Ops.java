@@ -162,29 +162,44 @@ public final class Ops {
                 int len = pos0 + t + 1;
                 int qo = t * qDim + h * hd, ko = (h / group) * hd;
                 float[] k = kt[h / group];
-                java.util.Arrays.fill(scores, 0, len, 0f);
-                int bound = S.loopBound(len);
-                for (int i = 0; i < hd; i++) {
-                    FloatVector qi = FloatVector.broadcast(S, q[qo + i]);
-                    int row = i * total, s = 0;
-                    for (; s < bound; s += S.length())
-                        FloatVector.fromArray(S, k, row + s).fma(qi, FloatVector.fromArray(S, scores, s)).intoArray(scores, s);
-                    float qv = q[qo + i];
-                    for (; s < len; s++) scores[s] += qv * k[row + s];
+                // scores[s] = q . k_s: a vector of positions accumulates over the head dimension in a register
+                int bound = S.loopBound(len), s = 0;
+                for (; s < bound; s += S.length()) {
+                    FloatVector acc = FloatVector.zero(S);
+                    for (int i = 0; i < hd; i++)
+                        acc = FloatVector.fromArray(S, k, i * total + s).fma(FloatVector.broadcast(S, q[qo + i]), acc);
+                    acc.intoArray(scores, s);
+                }
+                for (; s < len; s++) {
+                    float d = 0;
+                    for (int i = 0; i < hd; i++) d += q[qo + i] * k[i * total + s];
+                    scores[s] = d;
                 }
                 float inv = softmaxScaled(scores, len, scale);
                 int oo = t * qDim + h * hd;
+                if (hd == 2 * S.length()) { // the common head sizes: output kept in two registers
+                    FloatVector o0 = FloatVector.zero(S), o1 = o0;
+                    for (int p = 0; p < len; p++) {
+                        FloatVector pv = FloatVector.broadcast(S, scores[p] * inv);
+                        int vb = p * kvDim + ko;
+                        o0 = FloatVector.fromArray(S, vc, vb).fma(pv, o0);
+                        o1 = FloatVector.fromArray(S, vc, vb + S.length()).fma(pv, o1);
+                    }
+                    o0.intoArray(out, oo);
+                    o1.intoArray(out, oo + S.length());
+                    continue;
+                }
                 java.util.Arrays.fill(out, oo, oo + hd, 0f);
                 int hb = S.loopBound(hd);
-                for (int s = 0; s < len; s++) {
-                    float p = scores[s] * inv;
-                    int vb = s * kvDim + ko, i = 0;
+                for (int p = 0; p < len; p++) {
+                    float pr = scores[p] * inv;
+                    int vb = p * kvDim + ko, i = 0;
                     if (hb > 0) {
-                        FloatVector pv = FloatVector.broadcast(S, p);
+                        FloatVector pv = FloatVector.broadcast(S, pr);
                         for (; i < hb; i += S.length())
                             FloatVector.fromArray(S, vc, vb + i).fma(pv, FloatVector.fromArray(S, out, oo + i)).intoArray(out, oo + i);
                     }
-                    for (; i < hd; i++) out[oo + i] += p * vc[vb + i];
+                    for (; i < hd; i++) out[oo + i] += pr * vc[vb + i];
                 }
             }
         });

@@ -58,10 +58,29 @@ final class Charts {
     private static final Color GRID = new Color(0xdddddd);
     private static final Color TEXT = new Color(0x333333);
 
+    /**
+     * Marker of the k-th round of colours: circles for the first 10 series, then squares,
+     * triangles and diamonds, so that series sharing a colour stay distinguishable.
+     */
+    static java.awt.Shape marker(int k) {
+        return switch (k % 4) {
+            case 0 -> new Ellipse2D.Double(-3.5, -3.5, 7, 7);
+            case 1 -> new java.awt.geom.Rectangle2D.Double(-3.5, -3.5, 7, 7);
+            case 2 -> new java.awt.Polygon(new int[]{0, 4, -4}, new int[]{-4, 4, 4}, 3);
+            default -> new java.awt.Polygon(new int[]{0, 4, 0, -4}, new int[]{-5, 0, 5, 0}, 4);
+        };
+    }
+
     /** A chart rendered to SVG, plus how many input points were left out (non-finite or, on a log axis, non-positive). */
     record Rendered(String svg, int omitted) {}
 
     static Rendered line(String id, String title, String xLabel, String yLabel, Map<String, double[][]> series, boolean logY) {
+        return line(id, title, xLabel, yLabel, series, logY, false);
+    }
+
+    /** As above; {@code drawTitle} draws the title inside the chart (for a standalone SVG file, which has no caption). */
+    static Rendered line(String id, String title, String xLabel, String yLabel, Map<String, double[][]> series, boolean logY,
+                         boolean drawTitle) {
         XYSeriesCollection data = new XYSeriesCollection();
         int omitted = 0, maxPoints = 0;
         for (Map.Entry<String, double[][]> e : series.entrySet()) {
@@ -79,11 +98,19 @@ final class Charts {
         JFreeChart chart = ChartFactory.createXYLineChart(null, xLabel, yLabel, data,
                 PlotOrientation.VERTICAL, true, false, false);
         theme().apply(chart);
+        if (drawTitle && title != null)
+            chart.setTitle(new org.jfree.chart.title.TextTitle(title, new Font("SansSerif", Font.BOLD, 15), TEXT,
+                    org.jfree.chart.ui.RectangleEdge.TOP, org.jfree.chart.ui.HorizontalAlignment.CENTER,
+                    org.jfree.chart.ui.VerticalAlignment.CENTER, new RectangleInsets(8, 0, 4, 0)));
         XYPlot plot = chart.getXYPlot();
         stylePlotArea(plot);
         NumberAxis x = (NumberAxis) plot.getDomainAxis();
         x.setAutoRangeIncludesZero(false);
         x.setAutoRangeStickyZero(false);
+        boolean wholeX = data.getSeriesCount() > 0;
+        for (int i = 0; i < data.getSeriesCount(); i++)
+            for (int j = 0; j < data.getItemCount(i); j++) wholeX &= data.getXValue(i, j) == Math.rint(data.getXValue(i, j));
+        if (wholeX) x.setStandardTickUnits(NumberAxis.createIntegerTickUnits());   // block, rank or index: no 0.5 ticks
         x.setLowerMargin(0.03);   // keep the first and last markers clear of the plot edge
         x.setUpperMargin(0.03);
         if (logY) {
@@ -99,7 +126,7 @@ final class Charts {
         for (int i = 0; i < data.getSeriesCount(); i++) {
             r.setSeriesPaint(i, PALETTE[i % PALETTE.length]);
             r.setSeriesStroke(i, new BasicStroke(2f, BasicStroke.CAP_ROUND, BasicStroke.JOIN_ROUND));
-            r.setSeriesShape(i, new Ellipse2D.Double(-3.5, -3.5, 7, 7));
+            r.setSeriesShape(i, marker(i / PALETTE.length));
         }
         plot.setRenderer(r);
         styleLegend(chart, data.getSeriesCount() > 1);

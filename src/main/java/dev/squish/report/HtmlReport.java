@@ -114,6 +114,16 @@ public final class HtmlReport {
         return this;
     }
 
+    /**
+     * A line chart as a standalone SVG document with a fixed size (for a plot file such as
+     * {@code sweep --plot curve.svg}); non-finite points are left out.
+     */
+    public static String lineChartSvg(String title, String xLabel, String yLabel, Map<String, double[][]> series, boolean logY) {
+        String svg = Charts.line("chart", title, xLabel, yLabel, series, logY, true).svg();
+        svg = "<svg width='" + Charts.WIDTH + "' height='" + Charts.HEIGHT + "'" + svg.substring(4);
+        return "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n" + svg + "\n";
+    }
+
     /** A bar chart of one value per category, in map order; non-finite values are left out. */
     public HtmlReport barChart(String title, String xLabel, String yLabel, Map<String, Double> values) {
         Map<String, Map<String, Double>> one = new LinkedHashMap<>();

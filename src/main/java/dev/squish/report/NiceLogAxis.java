@@ -26,7 +26,7 @@ final class NiceLogAxis extends LogAxis {
     public List refreshTicks(Graphics2D g2, AxisState state, Rectangle2D dataArea, RectangleEdge edge) {
         List<ValueTick> ticks = new ArrayList<>();
         for (double v : tickValues(getLowerBound(), getUpperBound())) {
-            String label = HtmlReport.formatNumber(v);
+            String label = tickLabel(v);
             if (RectangleEdge.isLeftOrRight(edge)) {
                 TextAnchor anchor = edge == RectangleEdge.LEFT ? TextAnchor.CENTER_RIGHT : TextAnchor.CENTER_LEFT;
                 ticks.add(new NumberTick(v, label, anchor, anchor, 0.0));
@@ -36,6 +36,17 @@ final class NiceLogAxis extends LogAxis {
             }
         }
         return ticks;
+    }
+
+    /** As table numbers, but tiny and huge ticks in short exponent form ({@code 1e-4}, {@code 2e9}). */
+    static String tickLabel(double v) {
+        double a = Math.abs(v);
+        if (v == 0 || !Double.isFinite(v) || (a >= 1e-3 && a < 1e9)) return HtmlReport.formatNumber(v);
+        int e = (int) Math.floor(Math.log10(a));
+        double m = v / Math.pow(10, e);
+        if (Math.abs(m) >= 9.9995) { m /= 10; e++; }
+        String ms = new java.math.BigDecimal(m).round(new java.math.MathContext(3)).stripTrailingZeros().toPlainString();
+        return ms + "e" + e;
     }
 
     /**

@@ -10,6 +10,16 @@ public final class Parallel {
     @FunctionalInterface
     public interface RangeBody { void run(int from, int to); }
 
+    /** Work (multiply-adds) below which splitting a loop costs more than it saves. */
+    static final int MIN_TASK_WORK = 1 << 16;
+
+    /**
+     * Rows per task for a loop over matrix rows of {@code cols} multiply-adds each: at least 16, and
+     * enough that each task has {@link #MIN_TASK_WORK} (small decode matrices then run on one
+     * thread instead of paying the fork-join hand-off for a few microseconds of work).
+     */
+    public static int rowGrain(int cols) { return Math.max(16, MIN_TASK_WORK / Math.max(1, cols)); }
+
     public static int threads() { return ForkJoinPool.getCommonPoolParallelism() + 1; }
 
     /**

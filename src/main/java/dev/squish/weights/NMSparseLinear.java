@@ -224,16 +224,16 @@ public final class NMSparseLinear implements Linear {
     @Override public void matvec(float[] x, float[] y) {
         Kernels.checkMatvec(this, x, y);
         if (path == 3) {
-            Parallel.forRange(rows, 16, (r0, r1) -> {
+            Parallel.forRange(rows, Parallel.rowGrain(cols), (r0, r1) -> {
                 for (int r = r0; r < r1; r++) y[r] = dotMask(r, x);
             });
         } else if (path == 2) {
             float[] xp = java.util.Arrays.copyOf(x, cols + 2 * L);
-            Parallel.forRange(rows, 16, (r0, r1) -> {
+            Parallel.forRange(rows, Parallel.rowGrain(cols), (r0, r1) -> {
                 for (int r = r0; r < r1; r++) y[r] = dotPermute(r, xp);
             });
         } else {
-            Parallel.forRange(rows, 16, (r0, r1) -> {
+            Parallel.forRange(rows, Parallel.rowGrain(cols), (r0, r1) -> {
                 int[] scratch = new int[L];
                 for (int r = r0; r < r1; r++) y[r] = dotGather(r, x, scratch);
             });

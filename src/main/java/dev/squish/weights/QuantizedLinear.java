@@ -152,7 +152,7 @@ public final class QuantizedLinear implements Linear {
     @Override public void matvec(float[] x, float[] y) {
         Kernels.checkMatvec(this, x, y);
         float[] xs = groupSums(x, 0);
-        Parallel.forRange(rows, 16, (r0, r1) -> {
+        Parallel.forRange(rows, Parallel.rowGrain(cols), (r0, r1) -> {
             for (int r = r0; r < r1; r++) y[r] = bits == 8 ? row8(r, x, xs) : row4(r, x, xs);
         });
     }

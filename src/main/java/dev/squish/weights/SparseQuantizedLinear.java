@@ -166,7 +166,7 @@ public final class SparseQuantizedLinear implements Linear {
 
     @Override public void matvec(float[] x, float[] y) {
         Kernels.checkMatvec(this, x, y);
-        Parallel.forRange(rows, 16, (r0, r1) -> {
+        Parallel.forRange(rows, Parallel.rowGrain(cols), (r0, r1) -> {
             for (int r = r0; r < r1; r++) y[r] = dot(r, x);
         });
     }

@@ -1,0 +1,106 @@
+package dev.squish.cli;
+
+import dev.squish.methods.LayerReport;
+import dev.squish.model.Model;
+import dev.squish.report.HtmlReport;
+import org.ejml.data.DMatrixRMaj;
+import org.ejml.dense.row.factory.DecompositionFactory_DDRM;
+import org.ejml.interfaces.decomposition.SingularValueDecomposition_F64;
+
+import java.util.*;
+
+/** Report sections shared by {@code compress --report}, {@code demo} and {@code sweep}. */
+final class ReportParts {
+    private ReportParts() {}
+
+    static final double MIB = 1024.0 * 1024.0;
+
+    /** One row per compressed linear layer. */
+    static void layerTable(HtmlReport r, String title, List<LayerReport> layers) {
+        List<List<Object>> rows = new ArrayList<>();
+        for (LayerReport l : layers)
+            rows.add(Arrays.asList(l.block(), l.linear(), l.method(), l.format(), l.rows() + "x" + l.cols(), l.parameters(),
+                    l.bytes(), l.sparsity(), Double.isNaN(l.relativeError()) ? null : l.relativeError(), Math.round(l.seconds() * 100) / 100.0));
+        r.table(title, List.of("block", "linear", "method", "format", "shape", "params", "bytes", "sparsity", "rel. error", "s"), rows);
+    }
+
+    static boolean hasErrors(List<LayerReport> layers) {
+        return layers.stream().anyMatch(l -> Double.isFinite(l.relativeError()));
+    }
+
+    /** Relative reconstruction error of each layer (horizontal bars, block order); nothing when no layer has one. */
+    static void layerErrorChart(HtmlReport r, String title, List<LayerReport> layers) {
+        Map<String, Double> v = new LinkedHashMap<>();
+        for (LayerReport l : layers)
+            if (Double.isFinite(l.relativeError())) v.merge(l.block() + " " + l.linear(), l.relativeError(), Math::max);
+        if (!v.isEmpty()) r.barChart(title, "layer (block, linear)", "relative reconstruction error", v);
+    }
+
+    /** Mean relative error per block, one line per run (runs without errors are left out). */
+    static void blockErrorChart(HtmlReport r, String title, Map<String, List<LayerReport>> runs) {
+        Map<String, double[][]> series = new LinkedHashMap<>();
+        for (var e : runs.entrySet()) {
+            TreeMap<Integer, double[]> sum = new TreeMap<>();
+            for (LayerReport l : e.getValue()) {
+                if (!Double.isFinite(l.relativeError())) continue;
+                double[] s = sum.computeIfAbsent(l.block(), k -> new double[2]);
+                s[0] += l.relativeError();
+                s[1]++;
+            }
+            if (sum.isEmpty()) continue;
+            series.put(e.getKey(), sum.entrySet().stream().map(x -> new double[]{x.getKey(), x.getValue()[0] / x.getValue()[1]}).toArray(double[][]::new));
+        }
+        if (!series.isEmpty()) r.lineChart(title, "block", "mean relative reconstruction error", series, false);
+    }
+
+    /** Singular values of a row-major matrix, largest first (EJML). */
+    static double[] singularValues(float[] w, int rows, int cols) {
+        DMatrixRMaj a = new DMatrixRMaj(rows, cols);
+        for (int i = 0; i < w.length; i++) a.data[i] = w[i];
+        SingularValueDecomposition_F64<DMatrixRMaj> svd = DecompositionFactory_DDRM.svd(rows, cols, false, false, true);
+        if (!svd.decompose(a)) throw new IllegalStateException("SVD did not converge");
+        double[] s = Arrays.copyOf(svd.getSingularValues(), svd.numberOfSingularValues());
+        Arrays.sort(s);
+        for (int i = 0, j = s.length - 1; i < j; i++, j--) { double t = s[i]; s[i] = s[j]; s[j] = t; }
+        return s;
+    }
+
+    /**
+     * Singular-value spectra (normalized by the largest) of a few linears of the dense model, with
+     * the rank each low-rank run kept for them and the share of the spectrum's energy that keeps.
+     *
+     * @param lowRankRuns run label -> its layer reports (ranks are read from the {@code lowrank} layers)
+     */
+    static void spectra(HtmlReport r, Model dense, List<String[]> matrices, Map<String, List<LayerReport>> lowRankRuns) {
+        Map<String, double[][]> series = new LinkedHashMap<>();
+        List<List<Object>> rows = new ArrayList<>();
+        for (String[] bm : matrices) {
+            int block = Integer.parseInt(bm[0]);
+            var lin = dense.blocks.get(block).linear(bm[1]);
+            double[] s = singularValues(lin.toDense(), lin.rows(), lin.cols());
+            String name = "block " + block + " " + bm[1];
+            double[][] pts = new double[s.length][];
+            for (int i = 0; i < s.length; i++) pts[i] = new double[]{i + 1, s[i] / s[0]};
+            series.put(name, pts);
+            double total = 0;
+            for (double x : s) total += x * x;
+            for (var run : lowRankRuns.entrySet()) {
+                LayerReport l = run.getValue().stream().filter(x -> x.block() == block && x.linear().equals(bm[1])).findFirst().orElse(null);
+                if (l == null || !l.format().startsWith("lowrank")) {
+                    rows.add(Arrays.asList(name, lin.rows() + "x" + lin.cols(), s.length, run.getKey(), l == null ? "unchanged" : l.format(), null));
+                    continue;
+                }
+                int k = (int) (l.parameters() / (l.rows() + l.cols()));
+                double kept = 0;
+                for (int i = 0; i < Math.min(k, s.length); i++) kept += s[i] * s[i];
+                rows.add(Arrays.asList(name, lin.rows() + "x" + lin.cols(), s.length, run.getKey(), k, kept / total));
+            }
+        }
+        r.lineChart("Singular-value spectra (dense weights, normalized to the largest)", "index", "singular value / largest", series, true);
+        if (!lowRankRuns.isEmpty()) r.paragraph("Rank kept: the inner dimension of each factorized matrix. Energy kept: the share of the "
+                + "dense matrix's sum of squared singular values in its top singular values up to that rank; exact for svd, indicative "
+                + "for activation-aware methods (asvd factorizes the weights scaled by activation statistics).");
+        if (!lowRankRuns.isEmpty())
+            r.table("Ranks kept by the low-rank runs", List.of("matrix", "shape", "full rank", "run", "rank kept", "energy kept"), rows);
+    }
+}

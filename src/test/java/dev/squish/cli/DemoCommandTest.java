@@ -1,0 +1,123 @@
+package dev.squish.cli;
+
+import static dev.squish.cli.ReportChecks.cli;
+import static org.junit.jupiter.api.Assertions.*;
+
+import com.fasterxml.jackson.databind.JsonNode;
+import com.fasterxml.jackson.databind.ObjectMapper;
+import dev.squish.SquishException;
+import dev.squish.util.Progress;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.Map;
+import org.junit.jupiter.api.AfterAll;
+import org.junit.jupiter.api.BeforeAll;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
+
+/** {@code demo --quick} end to end on the bundled model (run once), and the --methods syntax. */
+class DemoCommandTest {
+    @TempDir static Path dir;
+    static ReportChecks.Run run;
+    static JsonNode results;
+    static String html;
+
+    @BeforeAll
+    static void runDemo() throws Exception {
+        Progress.setQuiet(true);
+        run = cli("demo", "--quick", "--out", dir.resolve("out").toString());
+        assertEquals(0, run.rc(), run.err());
+        results = new ObjectMapper().readTree(dir.resolve("out/results.json").toFile());
+        html = Files.readString(dir.resolve("out/report.html"));
+    }
+
+    @AfterAll
+    static void loud() { Progress.setQuiet(false); }
+
+    static List<String> labels() {
+        List<String> l = new ArrayList<>();
+        results.get("results").forEach(r -> l.add(r.get("label").asText()));
+        return l;
+    }
+
+    @Test
+    void runsTheQuickSetAndMeasuresEachVariant() {
+        assertEquals(List.of("dense", "wanda 50%", "sparsegpt 2:4", "rtn int4 g128"), labels());
+        JsonNode dense = results.get("results").get(0);
+        double densePpl = dense.get("perplexity").asDouble();
+        assertTrue(densePpl > 10 && densePpl < 60, "dense perplexity on the test slice " + densePpl);
+        assertEquals(6_819_072, dense.get("parameters").asLong(), "the fixture's parameter count");
+        for (JsonNode r : results.get("results")) {
+            String label = r.get("label").asText();
+            assertTrue(r.get("decode_tokens_per_second").asDouble() > 0, label);
+            if (label.equals("dense")) continue;
+            assertTrue(r.get("perplexity").asDouble() > densePpl, label + " is worse than dense");
+            assertTrue(r.get("perplexity").asDouble() < 2 * densePpl, label + " is not broken");
+            assertTrue(r.get("bytes").asLong() < dense.get("bytes").asLong(), label + " is smaller");
+        }
+        JsonNode rtn = results.get("results").get(3);
+        assertTrue(rtn.get("bytes").asLong() < dense.get("bytes").asLong() / 2, "int4 weights");
+        assertTrue(rtn.get("formats").fieldNames().hasNext());
+        assertEquals(16, results.get("settings").get("calibration").get("samples").asInt());
+    }
+
+    @Test
+    void stdoutTableHasOneRowPerVariant() {
+        List<String> lines = run.out().lines().toList();
+        assertTrue(lines.get(0).startsWith("method") && lines.get(0).contains("test ppl") && lines.get(0).contains("decode tok/s"));
+        List<String> labels = labels();
+        for (int i = 0; i < labels.size(); i++) {
+            String line = lines.get(i + 1);
+            assertTrue(line.startsWith(labels.get(i) + " "), line);
+            double ppl = results.get("results").get(i).get("perplexity").asDouble();
+            assertTrue(line.contains(String.format(java.util.Locale.ROOT, " %.3f ", ppl)), line);
+        }
+        assertTrue(lines.get(1).contains("+0.0%"), "dense vs itself");
+        // the recommendation: the smallest variant within 5% of the dense perplexity
+        double dense = results.get("results").get(0).get("perplexity").asDouble();
+        String best = null;
+        long bestBytes = Long.MAX_VALUE;
+        for (JsonNode r : results.get("results"))
+            if (!r.get("label").asText().equals("dense") && r.get("perplexity").asDouble() <= 1.05 * dense && r.get("bytes").asLong() < bestBytes) {
+                best = r.get("label").asText();
+                bestBytes = r.get("bytes").asLong();
+            }
+        String rec = lines.get(labels.size() + 1);
+        assertTrue(best == null ? rec.startsWith("No method") : rec.startsWith("Smallest model within 5% of the dense perplexity: " + best + " ("), rec);
+        assertTrue(run.out().contains("report.html"));
+    }
+
+    @Test
+    void reportIsSelfContainedWithEveryRowAndChart() throws Exception {
+        List<String> svgs = ReportChecks.selfContained(html);
+        // perplexity vs size, bytes per format, speed per format, error per layer, error per block
+        assertEquals(5, svgs.size());
+        List<List<String>> rows = ReportChecks.table(html, "Perplexity, size and speed per method");
+        assertEquals(labels(), rows.stream().map(r -> r.get(0).replace("&amp;", "&")).toList());
+        for (int i = 0; i < rows.size(); i++)
+            assertEquals(String.format("%,d", results.get("results").get(i).get("parameters").asLong()), rows.get(i).get(3));
+        for (String l : labels()) assertTrue(svgs.get(0).contains(">" + l + "<"), "a point per variant: " + l);
+        assertTrue(svgs.get(1).contains(">rtn int4 g128 ("), "a bar per variant with its format");
+        assertTrue(svgs.get(3).contains(">0 self_attn.q_proj<") && svgs.get(3).contains(">5 mlp.down_proj<"), "every layer");
+        assertTrue(html.contains("bin/squish compress fixtures/models/kjv-llama-tiny"), "commands to reproduce");
+    }
+
+    @Test
+    void methodsListSelectsDefaultVariantsOrSettings() {
+        List<Trial.Spec> s = DemoCommand.select(List.of("wanda", "gptq@int8", "sparsegpt@0.6", "magnitude@4:8", "svd@0.5"));
+        assertEquals(List.of("dense", "wanda 50%", "wanda 2:4", "gptq int8 g128", "sparsegpt 60%", "magnitude 4:8", "svd keep 0.5"),
+                s.stream().map(Trial.Spec::label).toList());
+        assertEquals(Map.of("bits", 8, "group_size", 128), s.get(3).options());
+        assertEquals(Map.of("sparsity", 0.6), s.get(4).options());
+        assertEquals(Map.of("pattern", "4:8"), s.get(5).options());
+        assertThrows(SquishException.class, () -> DemoCommand.select(List.of("gtpq")));
+        assertThrows(SquishException.class, () -> DemoCommand.select(List.of("gptq@four")));
+    }
+
+    @Test
+    void findsTheBundledFixturesFromTheInstallation() {
+        assertTrue(Files.isDirectory(DemoCommand.fixtures().resolve(DemoCommand.MODEL)));
+    }
+}
