@@ -69,7 +69,9 @@ class SweepCommandTest {
         assertEquals(0, r.rc(), r.err());
         JsonNode c = new ObjectMapper().readTree(r.out());
         // the same random calibration windows (seed 0) and evaluation windows: the same model
-        assertEquals(json.get("results").get(3).get("perplexity").asDouble(), c.get("perplexity").asDouble(), 1e-9);
+        double sweepPpl = json.get("results").get(3).get("perplexity").asDouble();
+        // the same computation run twice; relative 1e-6 allows for last-bit differences between JIT tiers
+        assertEquals(sweepPpl, c.get("perplexity").asDouble(), 1e-6 * sweepPpl);
 
         String html = Files.readString(report);
         List<String> svgs = ReportChecks.selfContained(html);

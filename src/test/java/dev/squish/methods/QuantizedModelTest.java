@@ -126,7 +126,9 @@ class QuantizedModelTest {
                     for (String v : a.vectors.keySet()) assertArrayEquals(a.vector(v), b.vector(v), name + " " + v);
                 }
                 int[] window = Arrays.copyOf(testTokens, L);
-                assertArrayEquals(m.forward(window, 0, m.newCache(L)), back.forward(window, 0, back.newCache(L)), name + " logits");
+                // identical weights and kernels; 1e-4 rather than bit equality because the Vector API's
+                // interpreted and JIT-compiled lane reductions can differ in the last bits
+                assertArrayEquals(m.forward(window, 0, m.newCache(L)), back.forward(window, 0, back.newCache(L)), 1e-4f, name + " logits");
             }
         }
     }

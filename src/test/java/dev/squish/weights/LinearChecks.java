@@ -121,7 +121,15 @@ final class LinearChecks {
                 float[] y1 = new float[n * l.rows()], y2 = new float[n * l.rows()];
                 l.matmul(x, n, y1);
                 back.matmul(x, n, y2);
-                assertBitEqual(y1, y2, l.format() + " outputs after round trip");
+                // Same kernel on bit-identical weights, but not necessarily bit-identical outputs: the
+                // Vector API's interpreter fallback and its C2 intrinsics sum a vector's lanes in
+                // different orders, so a call made before and one made after JIT compilation can
+                // differ in the last bits (seen once in a full suite run).
+                double scale = 0;
+                for (float v : y1) scale = Math.max(scale, Math.abs(v));
+                for (int i = 0; i < y1.length; i++)
+                    if (Math.abs(y1[i] - y2[i]) > 1e-6 * scale + 1e-30)
+                        fail(l.format() + " outputs after round trip differ at " + i + ": " + y1[i] + " vs " + y2[i]);
             }
             return back;
         }
