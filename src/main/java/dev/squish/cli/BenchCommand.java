@@ -86,9 +86,14 @@ final class BenchCommand implements Callable<Integer> {
                 r.model(), r.threads(), r.bandwidthGBs(), r.bandwidthCpuGBs(), r.tokens(), r.prefill(), r.reps(), r.denseHead() ? "; head kept float32" : ""));
         sb.append(String.format("%-8s %-15s %10s %12s %8s %10s %13s | %12s %8s %10s%n", "engine", "format", "weights MB", "decode tok/s", "speedup",
                 "% of bound", "prefill tok/s", "decode (cpu)", "speedup", "% of bound"));
-        for (Bench.Row x : r.rows())
-            sb.append(String.format("%-8s %-15s %10.1f %12.2f %7.2fx %9.0f%% %13.1f | %12.2f %7.2fx %9.0f%%%n", x.engine(), x.format(), x.weightBytes() / 1e6,
-                    x.decodeTps(), x.speedup(), x.percentOfBound(), x.prefillTps(), x.decodeCpuTps(), x.cpuSpeedup(), x.cpuPercentOfBound()));
+        for (Bench.Row x : r.rows()) {
+            // CPU-time columns are unmeasurable when a run is shorter than the CPU clock's tick (--quick): print "-"
+            String cpu = Double.isFinite(x.decodeCpuTps())
+                    ? String.format("%12.2f %7.2fx %9.0f%%", x.decodeCpuTps(), x.cpuSpeedup(), x.cpuPercentOfBound())
+                    : String.format("%12s %8s %10s", "-", "-", "-");
+            sb.append(String.format("%-8s %-15s %10.1f %12.2f %7.2fx %9.0f%% %13.1f | %s%n", x.engine(), x.format(), x.weightBytes() / 1e6,
+                    x.decodeTps(), x.speedup(), x.percentOfBound(), x.prefillTps(), cpu));
+        }
         for (String n : r.notes()) sb.append("note: ").append(n).append('\n');
         sb.append("(weights MB: bytes read per decoded token, every linear and the head; bound: bandwidth / those bytes;\n"
                 + " after |: the same from process CPU time (tokens or bytes per CPU second x threads), an estimate for an idle machine when others share the cores)");
