@@ -35,6 +35,33 @@ final class FormatIO {
         return s;
     }
 
+    /** Whether every zero point is an integer in [0, 255], so it can be stored as U8. */
+    static boolean zerosFitU8(float[] zeros) {
+        for (float z : zeros) if (!(z >= 0 && z <= 255 && z == Math.rint(z))) return false;
+        return true;
+    }
+
+    /** Writes {@code PREFIX.zeros} [rows, groups]: U8 when {@code u8}, else F32. */
+    static void writeZeros(SafeTensorsWriter out, String prefix, int rows, int groups, float[] zeros, boolean u8) {
+        if (u8) {
+            byte[] z = new byte[zeros.length];
+            for (int i = 0; i < z.length; i++) z[i] = (byte) (int) zeros[i];
+            out.addBytes(prefix + ".zeros", DType.U8, new long[]{rows, groups}, z);
+        } else {
+            out.addF32(prefix + ".zeros", new long[]{rows, groups}, zeros);
+        }
+    }
+
+    /** Reads {@code PREFIX.zeros} [rows, groups], stored as U8 or F32. */
+    static float[] readZeros(SafeTensors st, String prefix, int rows, int groups) {
+        if (st.get(prefix + ".zeros").dtype() != DType.U8)
+            return floats(need(st, prefix + ".zeros", DType.F32, rows, groups), 0);
+        byte[] z = bytes(need(st, prefix + ".zeros", DType.U8, rows, groups), 0);
+        float[] zeros = new float[z.length];
+        for (int i = 0; i < z.length; i++) zeros[i] = z[i] & 0xff;
+        return zeros;
+    }
+
     static void writeShape(SafeTensorsWriter out, String prefix, int... dims) {
         out.addI32(prefix + ".shape", new long[]{dims.length}, dims);
     }

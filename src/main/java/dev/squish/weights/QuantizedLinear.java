@@ -51,9 +51,7 @@ public final class QuantizedLinear implements Linear {
         this.full32 = cols & ~31;
         this.codes = new byte[rows * rowBytes + Kernels.PAD];
         this.scales = scales; this.zeros = zeros;
-        boolean u8 = true;
-        for (float z : zeros) if (!(z >= 0 && z <= 255 && z == Math.rint(z))) { u8 = false; break; }
-        this.zerosU8 = u8;
+        this.zerosU8 = FormatIO.zerosFitU8(zeros);
     }
 
     private static void checkShape(int rows, int cols, int bits, int group) {
@@ -314,13 +312,7 @@ public final class QuantizedLinear implements Linear {
             }
         out.addBytes(prefix + ".qweight", DType.U8, new long[]{rows, rowBytes}, file);
         out.addF32(prefix + ".scales", new long[]{rows, groups}, scales);
-        if (zerosU8) {
-            byte[] z = new byte[zeros.length];
-            for (int i = 0; i < z.length; i++) z[i] = (byte) (int) zeros[i];
-            out.addBytes(prefix + ".zeros", DType.U8, new long[]{rows, groups}, z);
-        } else {
-            out.addF32(prefix + ".zeros", new long[]{rows, groups}, zeros);
-        }
+        FormatIO.writeZeros(out, prefix, rows, groups, zeros, zerosU8);
         FormatIO.writeShape(out, prefix, rows, cols);
         out.metadata(WeightFormats.META_PREFIX + prefix, format());
     }
@@ -343,15 +335,7 @@ public final class QuantizedLinear implements Linear {
         int rowBytes = bits == 8 ? cols : (cols + 1) / 2;
         byte[] file = FormatIO.bytes(FormatIO.need(st, prefix + ".qweight", DType.U8, rows, rowBytes), 0);
         float[] scales = FormatIO.floats(FormatIO.need(st, prefix + ".scales", DType.F32, rows, groups), 0);
-        var zt = st.get(prefix + ".zeros");
-        float[] zeros;
-        if (zt.dtype() == DType.U8) {
-            byte[] z = FormatIO.bytes(FormatIO.need(st, prefix + ".zeros", DType.U8, rows, groups), 0);
-            zeros = new float[z.length];
-            for (int i = 0; i < z.length; i++) zeros[i] = z[i] & 0xff;
-        } else {
-            zeros = FormatIO.floats(FormatIO.need(st, prefix + ".zeros", DType.F32, rows, groups), 0);
-        }
+        float[] zeros = FormatIO.readZeros(st, prefix, rows, groups);
         QuantizedLinear q = new QuantizedLinear(rows, cols, bits, group, scales, zeros);
         for (int r = 0; r < rows; r++)
             for (int c = 0; c < cols; c++) {

@@ -58,9 +58,7 @@ public final class SparseQuantizedLinear implements Linear {
             for (int k = 0; k < wpr; k++) c += Long.bitCount(mask[r * wpr + k]);
             codePtr[r + 1] = codePtr[r] + c;
         }
-        boolean u8 = true;
-        for (float z : zeros) if (!(z >= 0 && z <= 255 && z == Math.rint(z))) { u8 = false; break; }
-        this.zerosU8 = u8;
+        this.zerosU8 = FormatIO.zerosFitU8(zeros);
     }
 
     /**
@@ -223,13 +221,7 @@ public final class SparseQuantizedLinear implements Linear {
         if (bits == 8) for (int i = 0; i < n; i++) file[i] = (byte) (file[i] + 128);
         out.addBytes(prefix + ".qweight", DType.U8, new long[]{n}, file);
         out.addF32(prefix + ".scales", new long[]{rows, groups}, scales);
-        if (zerosU8) {
-            byte[] z = new byte[zeros.length];
-            for (int i = 0; i < z.length; i++) z[i] = (byte) (int) zeros[i];
-            out.addBytes(prefix + ".zeros", DType.U8, new long[]{rows, groups}, z);
-        } else {
-            out.addF32(prefix + ".zeros", new long[]{rows, groups}, zeros);
-        }
+        FormatIO.writeZeros(out, prefix, rows, groups, zeros, zerosU8);
         FormatIO.writeShape(out, prefix, rows, cols);
         out.metadata(WeightFormats.META_PREFIX + prefix, format());
     }
@@ -254,14 +246,7 @@ public final class SparseQuantizedLinear implements Linear {
         byte[] codes = FormatIO.bytes(FormatIO.need(st, prefix + ".qweight", DType.U8, n), Kernels.PAD);
         if (bits == 8) for (int i = 0; i < n; i++) codes[i] = (byte) (codes[i] - 128);
         float[] scales = FormatIO.floats(FormatIO.need(st, prefix + ".scales", DType.F32, rows, groups), 0);
-        float[] zeros;
-        if (st.get(prefix + ".zeros").dtype() == DType.U8) {
-            byte[] z = FormatIO.bytes(FormatIO.need(st, prefix + ".zeros", DType.U8, rows, groups), 0);
-            zeros = new float[z.length];
-            for (int i = 0; i < z.length; i++) zeros[i] = z[i] & 0xff;
-        } else {
-            zeros = FormatIO.floats(FormatIO.need(st, prefix + ".zeros", DType.F32, rows, groups), 0);
-        }
+        float[] zeros = FormatIO.readZeros(st, prefix, rows, groups);
         return new SparseQuantizedLinear(rows, cols, bits, group, mask, codes, scales, zeros);
     }
 }
