@@ -1,6 +1,6 @@
 package dev.squish.calibration;
 
-import dev.squish.methods.LayerReport;
+import dev.squish.calibration.LayerReport;
 import dev.squish.model.Block;
 import dev.squish.model.LinearObserver;
 import dev.squish.model.Model;
@@ -24,7 +24,7 @@ public final class BlockContext {
     private final List<LayerReport> reports;
     private Map<String, LinearStats> stats;
 
-    BlockContext(Model model, Block block, float[][] inputs, int seqLen, Pattern layers, List<LayerReport> reports) {
+    public BlockContext(Model model, Block block, float[][] inputs, int seqLen, Pattern layers, List<LayerReport> reports) {
         this.model = model; this.block = block; this.inputs = inputs; this.seqLen = seqLen; this.layers = layers; this.reports = reports;
     }
 

@@ -1,6 +1,6 @@
 package dev.squish.calibration;
 
-import dev.squish.methods.obs.HessianAccumulator;
+import dev.squish.calibration.HessianAccumulator;
 
 /**
  * Statistics of one linear layer's inputs over all calibration tokens: the Hessian

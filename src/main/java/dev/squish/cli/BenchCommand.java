@@ -1,10 +1,10 @@
 package dev.squish.cli;
 
 import dev.squish.SquishException;
-import dev.squish.runtime.Bench;
-import dev.squish.runtime.BenchFormat;
-import dev.squish.runtime.BenchModel;
-import dev.squish.runtime.SyntheticWeights;
+import dev.squish.bench.Bench;
+import dev.squish.bench.BenchFormat;
+import dev.squish.bench.BenchModel;
+import dev.squish.bench.SyntheticWeights;
 import dev.squish.util.Parallel;
 import picocli.CommandLine.ArgGroup;
 import picocli.CommandLine.Command;

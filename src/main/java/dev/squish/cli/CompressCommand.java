@@ -1,19 +1,19 @@
 package dev.squish.cli;
 
 import dev.squish.SquishException;
-import dev.squish.calibration.BlockPipeline;
+import dev.squish.methods.BlockPipeline;
 import dev.squish.calibration.Sampler;
 import dev.squish.formats.SafeTensors;
 import dev.squish.formats.Tokenizer;
 import dev.squish.methods.CompressionMethod;
-import dev.squish.methods.LayerReport;
+import dev.squish.calibration.LayerReport;
 import dev.squish.methods.Methods;
 import dev.squish.model.Model;
 import dev.squish.recipe.CalibrationSpec;
 import dev.squish.recipe.Recipe;
 import dev.squish.recipe.Stage;
-import dev.squish.runtime.ModelWriter;
-import dev.squish.runtime.Perplexity;
+import dev.squish.export.ModelWriter;
+import dev.squish.eval.Perplexity;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Mixin;
 import picocli.CommandLine.Option;

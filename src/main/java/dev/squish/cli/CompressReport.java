@@ -1,6 +1,6 @@
 package dev.squish.cli;
 
-import dev.squish.methods.LayerReport;
+import dev.squish.calibration.LayerReport;
 import dev.squish.recipe.Recipe;
 import dev.squish.report.HtmlReport;
 

@@ -1,6 +1,7 @@
 package dev.squish.cli;
 
-import dev.squish.methods.LayerReport;
+
+import dev.squish.calibration.LayerReport;
 import dev.squish.model.Model;
 import dev.squish.report.HtmlReport;
 

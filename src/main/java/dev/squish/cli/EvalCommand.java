@@ -2,7 +2,7 @@ package dev.squish.cli;
 
 import dev.squish.formats.Tokenizer;
 import dev.squish.model.Model;
-import dev.squish.runtime.Perplexity;
+import dev.squish.eval.Perplexity;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Mixin;
 import picocli.CommandLine.Option;

@@ -1,7 +1,7 @@
 package dev.squish.cli;
 
 import dev.squish.SquishException;
-import dev.squish.runtime.GgufExport;
+import dev.squish.export.GgufExport;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Mixin;
 import picocli.CommandLine.Option;

@@ -3,7 +3,7 @@ package dev.squish.cli;
 import dev.squish.SquishException;
 import dev.squish.formats.Tokenizer;
 import dev.squish.model.Model;
-import dev.squish.runtime.Generator;
+import dev.squish.eval.Generator;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Mixin;
 import picocli.CommandLine.Option;

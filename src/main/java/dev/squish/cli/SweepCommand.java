@@ -1,5 +1,6 @@
 package dev.squish.cli;
 
+
 import dev.squish.SquishException;
 import dev.squish.calibration.Sampler;
 import dev.squish.formats.Tokenizer;

@@ -1,15 +1,15 @@
 package dev.squish.cli;
 
-import dev.squish.calibration.BlockPipeline;
+import dev.squish.methods.BlockPipeline;
 import dev.squish.formats.Tokenizer;
 import dev.squish.methods.CompressionMethod;
-import dev.squish.methods.LayerReport;
+import dev.squish.calibration.LayerReport;
 import dev.squish.methods.Methods;
 import dev.squish.model.Model;
 import dev.squish.recipe.Recipe;
 import dev.squish.recipe.Stage;
-import dev.squish.runtime.Generator;
-import dev.squish.runtime.Perplexity;
+import dev.squish.eval.Generator;
+import dev.squish.eval.Perplexity;
 
 import java.nio.file.Path;
 import java.util.LinkedHashMap;

@@ -1,8 +1,9 @@
 package dev.squish.methods;
+import dev.squish.calibration.LayerReport;
 
 import dev.squish.calibration.BlockContext;
 import dev.squish.calibration.LinearStats;
-import dev.squish.methods.obs.HessianAccumulator;
+import dev.squish.calibration.HessianAccumulator;
 import dev.squish.weights.Linear;
 import dev.squish.weights.LowRankLinear;
 import org.ejml.data.DMatrixRMaj;

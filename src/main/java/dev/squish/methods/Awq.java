@@ -1,4 +1,5 @@
 package dev.squish.methods;
+import dev.squish.weights.QuantResult;
 
 import dev.squish.calibration.BlockContext;
 import dev.squish.calibration.LinearStats;

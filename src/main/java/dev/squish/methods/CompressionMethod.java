@@ -25,5 +25,5 @@ public interface CompressionMethod {
     void compressBlock(BlockContext ctx);
 
     /** Called once after the last block (e.g. SliceGPT rotates the head). */
-    default void finish(Model model, dev.squish.calibration.BlockPipeline pipeline) { }
+    default void finish(Model model, BlockPipeline pipeline) { }
 }

@@ -1,5 +1,7 @@
 package dev.squish.methods;
 
+import dev.squish.weights.QuantResult;
+
 import dev.squish.SquishException;
 import dev.squish.calibration.BlockContext;
 import dev.squish.weights.Compact;

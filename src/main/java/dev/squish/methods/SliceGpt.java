@@ -1,8 +1,9 @@
 package dev.squish.methods;
+import dev.squish.calibration.LayerReport;
 
 import dev.squish.SquishException;
 import dev.squish.calibration.BlockContext;
-import dev.squish.methods.obs.HessianAccumulator;
+import dev.squish.calibration.HessianAccumulator;
 import dev.squish.model.Block;
 import dev.squish.model.KVCache;
 import dev.squish.model.LinearObserver;
@@ -153,7 +154,7 @@ public final class SliceGpt implements CompressionMethod {
         }
     }
 
-    @Override public void finish(Model m, dev.squish.calibration.BlockPipeline pipeline) {
+    @Override public void finish(Model m, BlockPipeline pipeline) {
         m.head = dense(CommonOps_DDRM.mult(matrix(m.head), columns(basis, inWidth), null));
     }
 

@@ -1,6 +1,6 @@
 package dev.squish.weights;
 
-import dev.squish.methods.QuantResult;
+import dev.squish.weights.QuantResult;
 
 /** Chooses the storage format for a compressed matrix. */
 public final class Compact {

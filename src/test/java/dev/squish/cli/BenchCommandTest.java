@@ -2,7 +2,7 @@ package dev.squish.cli;
 
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
-import dev.squish.runtime.BenchFormat;
+import dev.squish.bench.BenchFormat;
 import org.junit.jupiter.api.Test;
 
 import java.util.ArrayList;

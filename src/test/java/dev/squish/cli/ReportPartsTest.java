@@ -3,7 +3,7 @@ package dev.squish.cli;
 import static org.junit.jupiter.api.Assertions.*;
 
 import dev.squish.Fixtures;
-import dev.squish.methods.LayerReport;
+import dev.squish.calibration.LayerReport;
 import dev.squish.model.Model;
 import dev.squish.report.HtmlReport;
 import java.util.List;

@@ -5,7 +5,7 @@ import dev.squish.model.Block;
 import dev.squish.model.Gpt2;
 import dev.squish.model.LinearObserver;
 import dev.squish.model.Model;
-import dev.squish.methods.obs.HessianAccumulator;
+import dev.squish.calibration.HessianAccumulator;
 import org.junit.jupiter.api.Test;
 
 import java.nio.file.Path;

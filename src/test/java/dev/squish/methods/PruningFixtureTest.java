@@ -1,14 +1,14 @@
 package dev.squish.methods;
 
 import dev.squish.Fixtures;
-import dev.squish.calibration.BlockPipeline;
+import dev.squish.methods.BlockPipeline;
 import dev.squish.calibration.Sampler;
 import dev.squish.formats.SafeTensors;
 import dev.squish.formats.Tokenizer;
 import dev.squish.model.Block;
 import dev.squish.model.Model;
-import dev.squish.runtime.ModelWriter;
-import dev.squish.runtime.Perplexity;
+import dev.squish.export.ModelWriter;
+import dev.squish.eval.Perplexity;
 import dev.squish.weights.Linear;
 import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.Test;

@@ -1,6 +1,8 @@
 package dev.squish.methods;
 
-import dev.squish.methods.obs.HessianAccumulator;
+import dev.squish.weights.QuantResult;
+
+import dev.squish.calibration.HessianAccumulator;
 import dev.squish.weights.QuantGrid;
 import org.junit.jupiter.api.Test;
 

@@ -1,5 +1,7 @@
 package dev.squish.methods;
 
+import dev.squish.weights.QuantResult;
+
 import dev.squish.methods.obs.ObsEngine;
 import org.junit.jupiter.api.Test;
 

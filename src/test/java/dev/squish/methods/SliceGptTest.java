@@ -2,14 +2,14 @@ package dev.squish.methods;
 
 import dev.squish.Fixtures;
 import dev.squish.SquishException;
-import dev.squish.calibration.BlockPipeline;
+import dev.squish.methods.BlockPipeline;
 import dev.squish.cli.Main;
 import dev.squish.formats.SafeTensors;
 import dev.squish.formats.Tokenizer;
 import dev.squish.model.Block;
 import dev.squish.model.Model;
-import dev.squish.runtime.Generator;
-import dev.squish.runtime.Perplexity;
+import dev.squish.eval.Generator;
+import dev.squish.eval.Perplexity;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
 

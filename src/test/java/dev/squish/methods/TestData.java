@@ -1,6 +1,6 @@
 package dev.squish.methods;
 
-import dev.squish.methods.obs.HessianAccumulator;
+import dev.squish.calibration.HessianAccumulator;
 
 import java.util.Random;
 

@@ -1,5 +1,6 @@
 package dev.squish.report;
 
+
 import static org.junit.jupiter.api.Assertions.*;
 
 import dev.squish.SquishException;

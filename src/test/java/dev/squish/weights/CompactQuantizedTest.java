@@ -1,7 +1,7 @@
 package dev.squish.weights;
 
 import dev.squish.methods.Rtn;
-import dev.squish.methods.QuantResult;
+import dev.squish.weights.QuantResult;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
 

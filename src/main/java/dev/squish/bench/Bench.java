@@ -1,4 +1,5 @@
-package dev.squish.runtime;
+package dev.squish.bench;
+import dev.squish.eval.Generator;
 
 import dev.squish.model.Block;
 import dev.squish.model.KVCache;

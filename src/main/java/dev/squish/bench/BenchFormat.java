@@ -1,4 +1,4 @@
-package dev.squish.runtime;
+package dev.squish.bench;
 
 import dev.squish.SquishException;
 import dev.squish.weights.Bf16DenseLinear;

@@ -1,4 +1,4 @@
-package dev.squish.methods.obs;
+package dev.squish.calibration;
 
 import org.junit.jupiter.api.Test;
 

@@ -1,4 +1,4 @@
-package dev.squish.runtime;
+package dev.squish.export;
 
 import com.fasterxml.jackson.databind.ObjectMapper;
 import com.fasterxml.jackson.databind.node.ObjectNode;

@@ -1,4 +1,5 @@
-package dev.squish.runtime;
+package dev.squish.export;
+import dev.squish.eval.Generator;
 
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;

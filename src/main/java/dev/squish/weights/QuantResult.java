@@ -1,4 +1,4 @@
-package dev.squish.methods;
+package dev.squish.weights;
 
 import dev.squish.weights.QuantGrid;
 
@@ -24,7 +24,7 @@ public record QuantResult(int rows, int cols, int bits, int groupSize, boolean s
 
     public float zero(int r, int g) { return zeros[r * groups() + g]; }
 
-    static QuantResult allocate(int rows, int cols, int bits, int groupSize, boolean sym) {
+    public static QuantResult allocate(int rows, int cols, int bits, int groupSize, boolean sym) {
         if (bits < 1 || bits > 8) throw new IllegalArgumentException("bits must be in 1..8, got " + bits);
         int g = groupSize <= 0 ? cols : groupSize;
         int groups = (cols + g - 1) / g;

@@ -1,4 +1,4 @@
-package dev.squish.methods;
+package dev.squish.calibration;
 
 /** What a method did to one linear layer (printed per layer, and in --json and reports). */
 public record LayerReport(String method, int block, String linear, String format, int rows, int cols,

@@ -1,4 +1,4 @@
-package dev.squish.runtime;
+package dev.squish.bench;
 
 import com.fasterxml.jackson.databind.node.ObjectNode;
 import dev.squish.SquishException;

@@ -1,4 +1,5 @@
-package dev.squish.runtime;
+package dev.squish.bench;
+import dev.squish.eval.Generator;
 
 import dev.squish.Fixtures;
 import dev.squish.formats.Tokenizer;

@@ -1,4 +1,4 @@
-package dev.squish.runtime;
+package dev.squish.bench;
 
 import dev.squish.util.Parallel;
 import jdk.incubator.vector.FloatVector;

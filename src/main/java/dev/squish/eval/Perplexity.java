@@ -1,4 +1,4 @@
-package dev.squish.runtime;
+package dev.squish.eval;
 
 import dev.squish.SquishException;
 import dev.squish.model.KVCache;

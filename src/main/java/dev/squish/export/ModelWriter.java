@@ -1,4 +1,4 @@
-package dev.squish.runtime;
+package dev.squish.export;
 
 import dev.squish.SquishException;
 import dev.squish.formats.SafeTensors;

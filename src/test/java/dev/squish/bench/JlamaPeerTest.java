@@ -1,4 +1,4 @@
-package dev.squish.runtime;
+package dev.squish.bench;
 
 import com.github.tjake.jlama.model.AbstractModel;
 import com.github.tjake.jlama.tensor.AbstractTensor;

@@ -1,7 +1,9 @@
-package dev.squish.calibration;
+package dev.squish.methods;
+
+import dev.squish.calibration.BlockContext;
 
 import dev.squish.methods.CompressionMethod;
-import dev.squish.methods.LayerReport;
+import dev.squish.calibration.LayerReport;
 import dev.squish.model.Block;
 import dev.squish.model.LinearObserver;
 import dev.squish.model.Model;

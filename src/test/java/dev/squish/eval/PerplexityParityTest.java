@@ -1,4 +1,4 @@
-package dev.squish.runtime;
+package dev.squish.eval;
 
 import com.fasterxml.jackson.databind.ObjectMapper;
 import dev.squish.Fixtures;

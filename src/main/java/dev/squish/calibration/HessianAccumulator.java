@@ -1,4 +1,4 @@
-package dev.squish.methods.obs;
+package dev.squish.calibration;
 
 import dev.squish.util.Parallel;
 import jdk.incubator.vector.DoubleVector;
