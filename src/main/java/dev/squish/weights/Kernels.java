@@ -38,6 +38,16 @@ final class Kernels {
         return s;
     }
 
+    /** sum of a[from .. to) (per-group sums of x for the zero-point term). */
+    static float sum(float[] a, int from, int to) {
+        FloatVector acc = FloatVector.zero(S);
+        int i = from;
+        for (; i + L <= to; i += L) acc = acc.add(FloatVector.fromArray(S, a, i));
+        float s = acc.reduceLanes(VectorOperators.ADD);
+        for (; i < to; i++) s += a[i];
+        return s;
+    }
+
     /** Rows per register tile of the prefill kernel: 4 vectors (64 rows with AVX-512). */
     static final int RT = 4 * L;
     /** Input columns per transposed chunk: RT x KC floats (64 KiB with AVX-512) stay in L2. */

@@ -40,7 +40,8 @@ public final class QuantizedLinear implements Linear {
     private static final VectorSpecies<Integer> IS = S.withLanes(int.class);
 
     private final int rows, cols, bits, group, groups, rowBytes, full32;
-    private final byte[] codes;          // kernel layout, padded by Kernels.PAD
+    private final byte[] codes;          // row-major kernel layout, padded by Kernels.PAD; null when il is used
+    private final InterleavedCodes il;   // the faster 4-row interleaved layout, where the group size allows it
     private final float[] scales, zeros; // [rows * groups]
     private final boolean zerosU8;
 
@@ -49,10 +50,22 @@ public final class QuantizedLinear implements Linear {
         this.groups = cols == 0 ? 0 : (cols + group - 1) / group;
         this.rowBytes = bits == 8 ? cols : (cols + 1) / 2;
         this.full32 = cols & ~31;
-        this.codes = new byte[rows * rowBytes + Kernels.PAD];
+        this.il = interleave && InterleavedCodes.fits(bits, group) ? new InterleavedCodes(rows, cols, bits, group, groups) : null;
+        this.codes = il == null ? new byte[rows * rowBytes + Kernels.PAD] : null;
         this.scales = scales; this.zeros = zeros;
         this.zerosU8 = FormatIO.zerosFitU8(zeros);
+        if (il != null) for (int r = 0; r < rows; r++) for (int g = 0; g < groups; g++) il.setGroup(r, g, scales[r * groups + g], zeros[r * groups + g]);
     }
+
+    /**
+     * Whether new instances use {@link InterleavedCodes} where it fits. Package-private so that
+     * tests cover the row-major layout on shapes the interleaved one would take, and KernelBench
+     * times both in one run.
+     */
+    static boolean interleave = true;
+
+    /** Whether this instance uses the interleaved layout (for tests). */
+    boolean interleaved() { return il != null; }
 
     private static void checkShape(int rows, int cols, int bits, int group) {
         if (bits != 4 && bits != 8) throw new IllegalArgumentException("bits must be 4 or 8, got " + bits);
@@ -112,12 +125,14 @@ public final class QuantizedLinear implements Linear {
 
     /** The code q in [0, 2^bits - 1] of weight (r, c). */
     public int code(int r, int c) {
+        if (il != null) return il.code(r, c);
         int b = codes[byteIndex(r, c)];
         if (bits == 8) return (b + 128) & 0xff;
         return high(c) ? (b >> 4) & 0xf : b & 0xf;
     }
 
     private void set(int r, int c, int q) {
+        if (il != null) { il.set(r, c, q); return; }
         int i = byteIndex(r, c);
         if (bits == 8) codes[i] = (byte) (q - 128);
         else if (high(c)) codes[i] = (byte) ((codes[i] & 0x0f) | (q << 4));
@@ -149,6 +164,7 @@ public final class QuantizedLinear implements Linear {
 
     @Override public void matvec(float[] x, float[] y) {
         Kernels.checkMatvec(this, x, y);
+        if (il != null) { il.matvec(x, y); return; }
         float[] xs = groupSums(x, 0);
         Parallel.forRange(rows, Parallel.rowGrain(cols), (r0, r1) -> {
             for (int r = r0; r < r1; r++) y[r] = bits == 8 ? row8(r, x, xs) : row4(r, x, xs);
@@ -251,6 +267,7 @@ public final class QuantizedLinear implements Linear {
 
     /** Dequantizes row r into dst (for prefill tiles; vectorized for int8, per element for int4 edges). */
     private void decodeRow(int r, float[] dst, int off) {
+        if (il != null) { il.decodeRow(r, dst, off, zeros); return; }
         int base = r * rowBytes, sb = r * groups;
         for (int g = 0; g < groups; g++) {
             int c0 = g * group, c1 = Math.min(cols, c0 + group), c = c0;

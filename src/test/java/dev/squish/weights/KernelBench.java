@@ -56,6 +56,8 @@ public final class KernelBench {
         cases.add(new Object[]{"int8-g128", (Supplier<Linear>) () -> QuantizedLinear.quantizeRtn(w, rows, cols, 8, 128, false)});
         cases.add(new Object[]{"int8-pc", (Supplier<Linear>) () -> QuantizedLinear.quantizeRtn(w, rows, cols, 8, cols, true)});
         cases.add(new Object[]{"int4-g128", (Supplier<Linear>) () -> QuantizedLinear.quantizeRtn(w, rows, cols, 4, 128, false)});
+        cases.add(new Object[]{"int8-g128 rowmajor", (Supplier<Linear>) () -> rowMajor(() -> QuantizedLinear.quantizeRtn(w, rows, cols, 8, 128, false))});
+        cases.add(new Object[]{"int4-g128 rowmajor", (Supplier<Linear>) () -> rowMajor(() -> QuantizedLinear.quantizeRtn(w, rows, cols, 4, 128, false))});
         cases.add(new Object[]{"int4-g32", (Supplier<Linear>) () -> QuantizedLinear.quantizeRtn(w, rows, cols, 4, 32, false)});
         cases.add(new Object[]{"lowrank k=" + rows / 8, (Supplier<Linear>) () -> LowRankLinear.of(
                 Arrays.copyOf(w, rows * (rows / 8)), Arrays.copyOf(w, (rows / 8) * cols), rows, rows / 8, cols)});
@@ -81,6 +83,12 @@ public final class KernelBench {
             System.out.printf("%-20s %8.2f %10.3f %8.1f %10.3f %7.2fx%s%n", name, ls[0].bytes() / 1048576.0, t[0],
                     ls[0].bytes() / t[0] / 1e6, t[1], t[2], mm);
         }
+    }
+
+    /** A quantized matrix in the row-major layout the interleaved one replaced, for comparison in one run. */
+    private static Linear rowMajor(Supplier<Linear> make) {
+        QuantizedLinear.interleave = false;
+        try { return make.get(); } finally { QuantizedLinear.interleave = true; }
     }
 
     /** Enough instances of one format to exceed the footprint (at most 64). */
