@@ -3,8 +3,8 @@ package dev.squish.formats;
 /**
  * ggml tensor element types as numbered in GGUF files (ggml.h {@code enum ggml_type}; block sizes
  * and block byte sizes from gguf-py {@code GGML_QUANT_SIZES}). The reader knows the layout of all
- * of them (to validate a file's tensor sizes); {@link GgufQuant} converts F32, F16, BF16, Q8_0 and
- * Q4_0 to float and writes F32, F16, Q8_0 and Q4_0.
+ * of them (to validate a file's tensor sizes); {@link GgufQuant} writes F32, F16, Q8_0, Q5_0, Q5_1,
+ * Q4_0, Q4_1 and the k-quants Q2_K..Q6_K, and converts those and BF16 to float.
  */
 public enum GgmlType {
     F32(0, 1, 4), F16(1, 1, 2), Q4_0(2, 32, 18), Q4_1(3, 32, 20), Q5_0(6, 32, 22), Q5_1(7, 32, 24),

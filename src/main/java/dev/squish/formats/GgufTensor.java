@@ -28,12 +28,12 @@ public record GgufTensor(String name, long[] shape, GgmlType type, long offset, 
         return (int) shape[i];
     }
 
-    /** Dequantizes the whole tensor to float32 on the heap (F32, F16, BF16, Q8_0, Q4_0). */
+    /** Dequantizes the whole tensor to float32 on the heap (BF16 and every type {@link GgufQuant} writes). */
     public float[] toFloatArray() {
         long n = numel();
         if (n > Integer.MAX_VALUE - 8) throw new SquishException(file + ": tensor " + name + " is too large for one array (" + n + " values)");
         if (!GgufQuant.canDecode(type))
-            throw new SquishException(file + ": tensor " + name + " has type " + type + "; converting it to float is not supported (F32, F16, BF16, Q8_0, Q4_0)");
+            throw new SquishException(file + ": tensor " + name + " has type " + type + "; converting it to float is not supported (BF16, " + GgufQuant.SUPPORTED + ")");
         return GgufQuant.decode(type, data, (int) n);
     }
 

@@ -89,8 +89,8 @@ public final class GgufWriter {
             n = Math.multiplyExact(n, d);
         }
         if (n > Integer.MAX_VALUE - 8) throw new SquishException(target + ": tensor " + name + " has too many elements (" + n + ") for one array");
-        if (type != GgmlType.F32 && type != GgmlType.F16 && type != GgmlType.Q8_0 && type != GgmlType.Q4_0)
-            throw new IllegalArgumentException(name + ": writing " + type + " is not supported (F32, F16, Q8_0, Q4_0)");
+        if (!GgufQuant.canEncode(type))
+            throw new IllegalArgumentException(name + ": writing " + type + " is not supported (" + GgufQuant.SUPPORTED + ")");
         long row = shape[shape.length - 1];
         if (row % type.blockSize != 0)
             throw new SquishException(target + ": tensor " + name + " has rows of " + row + " values; " + type + " needs a multiple of " + type.blockSize);

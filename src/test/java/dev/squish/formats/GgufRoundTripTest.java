@@ -180,15 +180,15 @@ class GgufRoundTripTest {
     }
 
     @Test void readsBf16AndRefusesToDequantizeUnsupportedTypes() throws IOException {
-        // BF16 tensor [2] and a Q6_K tensor [256] written by hand
-        RawGguf g = new RawGguf().header(2, 0).info("bf", 30, 0, 2).info("k", 14, 32, 256).padTo(32);
-        g.raw(new byte[]{(byte) 0x80, 0x3f, 0x00, (byte) 0xc0}).raw(new byte[28]).raw(new byte[210]);
+        // BF16 tensor [2] and an IQ4_XS tensor [256] (136 bytes) written by hand
+        RawGguf g = new RawGguf().header(2, 0).info("bf", 30, 0, 2).info("k", 23, 32, 256).padTo(32);
+        g.raw(new byte[]{(byte) 0x80, 0x3f, 0x00, (byte) 0xc0}).raw(new byte[28]).raw(new byte[136]);
         Path f = dir.resolve("bf.gguf");
         Files.write(f, g.toBytes());
         try (GgufReader r = GgufReader.open(f)) {
             assertArrayEquals(new float[]{1f, -2f}, r.tensor("bf").toFloatArray());
             var e = assertThrows(SquishException.class, () -> r.tensor("k").toFloatArray());
-            assertTrue(e.getMessage().contains(f.toString()) && e.getMessage().contains("Q6_K"), e.getMessage());
+            assertTrue(e.getMessage().contains(f.toString()) && e.getMessage().contains("IQ4_XS"), e.getMessage());
         }
     }
 
