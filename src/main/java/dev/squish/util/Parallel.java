@@ -1,9 +1,15 @@
 package dev.squish.util;
 
 import java.util.concurrent.ForkJoinPool;
+import java.util.concurrent.ForkJoinWorkerThread;
 import java.util.concurrent.RecursiveAction;
 
-/** Splits index ranges over all cores (the common fork-join pool). */
+/**
+ * Splits index ranges over all cores: on a persistent {@link Workers} team, or on the common
+ * fork-join pool when the team is busy, when called from inside a fork-join pool (which then keeps
+ * the work, e.g. a one-thread pool that measures single-core CPU time) or with
+ * {@code -Dsquish.workers=false}.
+ */
 public final class Parallel {
     private Parallel() {}
 
@@ -22,6 +28,17 @@ public final class Parallel {
 
     public static int threads() { return ForkJoinPool.getCommonPoolParallelism() + 1; }
 
+    private static final boolean USE_WORKERS = !"false".equals(System.getProperty("squish.workers"));
+    private static volatile Workers team;
+
+    private static Workers team() {
+        Workers t = team;
+        if (t == null) synchronized (Parallel.class) {
+            if ((t = team) == null) team = t = new Workers(threads() - 1);
+        }
+        return t;
+    }
+
     /**
      * Runs body over [0, n) in contiguous chunks of at least {@code grain} indices, in parallel when
      * there is enough work. Chunks are about 4 per thread so that uneven rows still balance.
@@ -31,6 +48,7 @@ public final class Parallel {
         int threads = threads();
         int chunk = Math.max(Math.max(1, grain), (n + threads * 4 - 1) / (threads * 4));
         if (n <= chunk || threads == 1) { body.run(0, n); return; }
+        if (USE_WORKERS && !(Thread.currentThread() instanceof ForkJoinWorkerThread) && team().run(n, chunk, body)) return;
         new Task(0, n, chunk, body).invoke();
     }
 
