@@ -1,8 +1,11 @@
 package dev.squish.cli;
 
+import dev.squish.SquishException;
+import dev.squish.eval.Perplexity;
+import dev.squish.eval.TaskEval;
+import dev.squish.eval.TaskFile;
 import dev.squish.formats.Tokenizer;
 import dev.squish.model.Model;
-import dev.squish.eval.Perplexity;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Mixin;
 import picocli.CommandLine.Option;
@@ -11,40 +14,95 @@ import picocli.CommandLine.Spec;
 import picocli.CommandLine.Model.CommandSpec;
 
 import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.HashSet;
 import java.util.LinkedHashMap;
+import java.util.List;
 import java.util.Map;
+import java.util.Set;
 import java.util.concurrent.Callable;
 
-@Command(name = "eval", description = "Perplexity over non-overlapping windows of a text file.")
+@Command(name = "eval", description = "Perplexity over non-overlapping windows of a text file, and zero-shot task accuracy.")
 final class EvalCommand implements Callable<Integer> {
     @Spec CommandSpec spec;
     @Mixin Common.Verbose verbose;
     @Parameters(index = "0", paramLabel = "MODEL_DIR") Path model;
-    @Option(names = "--data", required = true, paramLabel = "TEXT_FILE") Path data;
+    @Option(names = "--data", paramLabel = "TEXT_FILE", description = "Text whose perplexity is measured.") Path data;
     @Option(names = "--seq-len", paramLabel = "N", description = "Window length (default 256, at most the model's context).") Integer seqLen;
+    @Option(names = "--task", paramLabel = "FILE.jsonl", description = "A zero-shot task (repeatable); see docs/tasks.md.") List<Path> tasks = new ArrayList<>();
+    @Option(names = "--limit", paramLabel = "N", description = "Score only the first N items of each task.") Integer limit;
     @Option(names = "--json", description = "Print one JSON object on stdout.") boolean json;
 
     @Override public Integer call() {
-        if (seqLen != null && seqLen < 2) throw new dev.squish.SquishException("--seq-len must be at least 2, got " + seqLen);
-        String text = Common.readText(data, "--data");
+        if (data == null && tasks.isEmpty()) throw new SquishException("give --data TEXT_FILE, --task FILE.jsonl, or both");
+        if (seqLen != null && seqLen < 2) throw new SquishException("--seq-len must be at least 2, got " + seqLen);
+        if (limit != null && limit < 1) throw new SquishException("--limit must be at least 1, got " + limit);
+        // Read every input before loading the model, so a bad file fails in milliseconds.
+        String text = data != null ? Common.readText(data, "--data") : null;
+        List<TaskFile> files = new ArrayList<>();
+        Set<String> names = new HashSet<>();
+        for (Path t : tasks) {
+            TaskFile f = TaskFile.read(t);
+            if (!names.add(f.name())) throw new SquishException(t + ": a second task named '" + f.name() + "' (--task)");
+            files.add(f);
+        }
         try (Model m = Model.load(model)) {
             Tokenizer tok = Common.tokenizer(model, m);
-            int[] ids = tok.encode(text, "tokenize");
-            int L = seqLen != null ? seqLen : Math.min(256, m.maxPositions());
-            Perplexity.Result r = Perplexity.evaluate(m, ids, L);
+            Map<String, Object> o = new LinkedHashMap<>();
             var out = spec.commandLine().getOut();
-            if (json) {
-                Map<String, Object> o = new LinkedHashMap<>();
+            if (text != null) {
+                int[] ids = tok.encode(text, "tokenize");
+                int L = seqLen != null ? seqLen : Math.min(256, m.maxPositions());
+                Perplexity.Result r = Perplexity.evaluate(m, ids, L);
                 o.put("perplexity", r.perplexity());
                 o.put("tokens", r.tokens());
                 o.put("windows", r.windows());
                 o.put("seq_len", L);
                 o.put("seconds", r.seconds());
-                out.println(Common.json(o));
-            } else {
-                out.printf("perplexity %.4f  (%d scored tokens, %d windows of %d, %.1f s)%n", r.perplexity(), r.tokens(), r.windows(), L, r.seconds());
+                if (!json) out.printf("perplexity %.4f  (%d scored tokens, %d windows of %d, %.1f s)%n", r.perplexity(), r.tokens(), r.windows(), L, r.seconds());
             }
+            if (!files.isEmpty()) {
+                Map<String, Object> all = new LinkedHashMap<>();
+                List<TaskEval.Result> results = new ArrayList<>();
+                for (TaskFile f : files) {
+                    TaskEval.Result r = TaskEval.evaluate(m, tok, f, limit == null ? 0 : limit);
+                    results.add(r);
+                    all.put(r.name(), taskJson(r));
+                }
+                o.put("tasks", all);
+                if (!json) printTasks(out, results, limit);
+            }
+            if (json) out.println(Common.json(o));
             return 0;
         }
+    }
+
+    /** One task's JSON entry; undefined values (acc_norm of a last-word task, stderr of one item) are null. */
+    static Map<String, Object> taskJson(TaskEval.Result r) {
+        Map<String, Object> t = new LinkedHashMap<>();
+        t.put("kind", r.kind().id);
+        t.put("acc", num(r.acc()));
+        t.put("acc_stderr", num(r.accStderr()));
+        t.put("acc_norm", num(r.accNorm()));
+        t.put("acc_norm_stderr", num(r.accNormStderr()));
+        if (r.kind() == TaskFile.Kind.LAST_WORD) t.put("perplexity", num(r.perplexity()));
+        t.put("n", r.n());
+        t.put("seconds", r.seconds());
+        return t;
+    }
+
+    private static Double num(double v) { return Double.isFinite(v) ? v : null; }
+
+    static void printTasks(java.io.PrintWriter out, List<TaskEval.Result> results, Integer limit) {
+        out.printf("%-24s %-16s %6s %18s %18s %12s%n", "task", "kind", "n", "acc", "acc_norm", "perplexity");
+        for (TaskEval.Result r : results)
+            out.printf("%-24s %-16s %6d %18s %18s %12s%n", r.name(), r.kind().id, r.n(), pm(r.acc(), r.accStderr()),
+                    pm(r.accNorm(), r.accNormStderr()), Double.isFinite(r.perplexity()) ? String.format("%.3f", r.perplexity()) : "-");
+        if (limit != null) out.printf("(first %d items of each task: --limit)%n", limit);
+    }
+
+    static String pm(double v, double se) {
+        if (!Double.isFinite(v)) return "-";
+        return Double.isFinite(se) ? String.format("%.4f ± %.4f", v, se) : String.format("%.4f", v);
     }
 }
