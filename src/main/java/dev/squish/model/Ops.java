@@ -127,7 +127,7 @@ public final class Ops {
         return x >= 0 ? 1 - r : r - 1;
     }
 
-    private static final VectorSpecies<Float> S = FloatVector.SPECIES_PREFERRED;
+    private static final VectorSpecies<Float> S = dev.squish.util.VectorWidth.FLOAT;
 
     /**
      * Causal multi-head attention with grouped-query heads over a KV cache.

@@ -19,7 +19,7 @@ import java.nio.ByteOrder;
  * goes; no library offers SIMD float GEMV/GEMM over memory-mapped segments in the JVM.
  */
 public final class DenseLinear implements Linear {
-    static final VectorSpecies<Float> S = FloatVector.SPECIES_PREFERRED;
+    static final VectorSpecies<Float> S = dev.squish.util.VectorWidth.FLOAT;
     static final ValueLayout.OfFloat F32 = ValueLayout.JAVA_FLOAT_UNALIGNED.withOrder(ByteOrder.LITTLE_ENDIAN);
     static final ByteOrder LE = ByteOrder.LITTLE_ENDIAN;
 

@@ -14,7 +14,7 @@ import jdk.incubator.vector.VectorSpecies;
 final class Kernels {
     private Kernels() {}
 
-    static final VectorSpecies<Float> S = FloatVector.SPECIES_PREFERRED;
+    static final VectorSpecies<Float> S = dev.squish.util.VectorWidth.FLOAT;
     static final int L = S.length();
     /** Byte species whose part 0 converts to L float lanes (at least 64 bits, the smallest shape). */
     static final VectorSpecies<Byte> BS = VectorSpecies.of(byte.class, VectorShape.forBitSize(Math.max(64, L * 8)));
