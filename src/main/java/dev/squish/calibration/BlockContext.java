@@ -4,6 +4,7 @@ import dev.squish.calibration.LayerReport;
 import dev.squish.model.Block;
 import dev.squish.model.LinearObserver;
 import dev.squish.model.Model;
+import dev.squish.util.Profile;
 import dev.squish.weights.Linear;
 
 import java.util.*;
@@ -60,7 +61,21 @@ public final class BlockContext {
     public void forEachSample(LinearObserver obs) {
         if (inputs == null) throw new IllegalStateException("this method was declared data-free");
         var cache = model.newCache(seqLen);
-        for (float[] x : inputs) model.arch.forwardBlock(block, x.clone(), seqLen, 0, cache, obs);
+        // profile: the forward pass is "forward", the observer's work "statistics"
+        LinearObserver timed = (name, x, n, cols) -> {
+            Profile.Phase f = Profile.enter(Profile.Phase.STATISTICS);
+            try { obs.input(name, x, n, cols); } finally { Profile.exit(f); }
+        };
+        Profile.Phase prev = Profile.enter(Profile.Phase.FORWARD);
+        try {
+            long flops = forwardFlops(model, block, seqLen);
+            for (float[] x : inputs) {
+                model.arch.forwardBlock(block, x.clone(), seqLen, 0, cache, timed);
+                Profile.addFlops(flops);
+            }
+        } finally {
+            Profile.exit(prev);
+        }
     }
 
     /** Statistics of the inputs of every linear of the block (one pass over the samples, cached). */
@@ -81,6 +96,8 @@ public final class BlockContext {
                 // Forget old arrays, but keep this one: the next linears may share it (q/k/v).
                 if (seen.size() > 64) { seen.clear(); seen.put(x, st); }
             });
+            Profile.Phase prev = Profile.enter(Profile.Phase.STATISTICS);
+            try { for (LinearStats st : s.values()) st.flush(); } finally { Profile.exit(prev); }
             stats = s;
         }
         return stats;
@@ -103,8 +120,10 @@ public final class BlockContext {
         long zeros = 0;
         for (float v : now) if (v == 0f) zeros++;
         double err = Double.NaN;
-        if (stats != null && stats.containsKey(linear) && original != null)
-            err = stats.get(linear).relativeError(original, now, old.rows());
+        if (stats != null && stats.containsKey(linear) && original != null) {
+            Profile.Phase prev = Profile.enter(Profile.Phase.ERROR);
+            try { err = stats.get(linear).relativeError(original, now, old.rows()); } finally { Profile.exit(prev); }
+        }
         LayerReport r = new LayerReport(method, block.index, linear, compressed.format(), compressed.rows(), compressed.cols(),
                 compressed.parameters(), compressed.bytes(), now.length == 0 ? 0 : (double) zeros / now.length, err, seconds);
         reports.add(r);
@@ -114,4 +133,16 @@ public final class BlockContext {
     public void report(LayerReport r) { reports.add(r); }
 
     static Predicate<String> all() { return s -> true; }
+
+    /**
+     * Floating-point operations of one block's forward pass over one sequence of L tokens, as
+     * dense float32 work: 2 per weight per token for the linears, plus causal attention's
+     * {@code Q K^T} and {@code A V} ({@code 2 * L^2 * width}). Compressed formats may do less;
+     * this is the work the profile's floor is measured against.
+     */
+    public static long forwardFlops(Model model, Block b, int L) {
+        long weights = 0;
+        for (var l : b.linears.values()) weights += (long) l.rows() * l.cols();
+        return 2L * L * weights + 2L * L * L * model.width();
+    }
 }

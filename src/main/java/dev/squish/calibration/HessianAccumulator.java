@@ -1,9 +1,6 @@
 package dev.squish.calibration;
 
-import dev.squish.util.Parallel;
-import jdk.incubator.vector.DoubleVector;
-import jdk.incubator.vector.VectorOperators;
-import jdk.incubator.vector.VectorSpecies;
+import dev.squish.util.Blas;
 
 /**
  * Streaming layer Hessian {@code H = 2/N * sum_t x_t x_t^T} of one linear layer with {@code cols}
@@ -19,27 +16,27 @@ import jdk.incubator.vector.VectorSpecies;
  * dampening is relative to mean(diag H), and the updates use ratios of H^-1 entries), so this
  * does not change any result.
  *
- * <p>The symmetric rank-k update is a hand-written Vector API kernel (a hot loop: tokens x cols^2/2
- * FMAs per layer; EJML has no SIMD kernels): rows are buffered transposed in float64, and the upper
- * triangle of {@code X^T X} is computed in 4x4 register tiles, in parallel over tile rows.
+ * <p>The symmetric rank-k update ({@code tokens x cols^2} multiply-adds per layer, the largest
+ * cost of statistics) is a triangle-mode {@link Blas#gemm}: token rows are buffered in float64
+ * (CAP of them, so each GEMM call has depth CAP) and {@code X^T X} is added to the upper triangle.
+ * Accumulators over disjoint sets of tokens {@link #merge} by adding their sums, so Hessians
+ * computed on partitions of the calibration set reduce to the one-pass Hessian.
  * Not thread-safe: call {@code add} from one thread.
  */
 public final class HessianAccumulator {
-    private static final VectorSpecies<Double> S = DoubleVector.SPECIES_PREFERRED;
-    private static final int CAP = 512; // buffered tokens per flush (multiple of the vector length)
+    /** Buffered tokens per flush: the GEMM depth (two KC panels). */
+    private static final int CAP = 2 * Blas.KC;
 
-    private final int cols, pad; // pad = cols rounded up to a multiple of 4
-    private final double[] sum;  // pad x pad, upper triangle of sum_t x x^T
-    private final double[] buf;  // pad x CAP, transposed token rows
+    private final int cols;
+    private final double[] sum;  // cols x cols, upper triangle of sum_t x x^T
+    private double[] buf;        // CAP x cols, token rows (allocated on first add)
     private int fill;
     private long tokens;
 
     public HessianAccumulator(int cols) {
         if (cols <= 0) throw new IllegalArgumentException("cols must be > 0");
         this.cols = cols;
-        this.pad = (cols + 3) & ~3;
-        this.sum = new double[pad * pad];
-        this.buf = new double[pad * CAP];
+        this.sum = new double[cols * cols];
     }
 
     public int cols() { return cols; }
@@ -51,13 +48,12 @@ public final class HessianAccumulator {
     public void add(float[] x, int off, int n) {
         if (n < 0 || off < 0 || (long) off + (long) n * cols > x.length)
             throw new IllegalArgumentException(n + " rows of " + cols + " from offset " + off + " exceed the array (" + x.length + ")");
+        if (buf == null && n > 0) buf = new double[CAP * cols];
         int t = 0;
         while (t < n) {
             int take = Math.min(n - t, CAP - fill);
-            for (int k = 0; k < take; k++) {
-                int src = off + (t + k) * cols, dst = fill + k;
-                for (int j = 0; j < cols; j++) buf[j * CAP + dst] = x[src + j];
-            }
+            int src = off + t * cols, dst = fill * cols, len = take * cols;
+            for (int k = 0; k < len; k++) buf[dst + k] = x[src + k];
             fill += take;
             t += take;
             if (fill == CAP) flush();
@@ -67,6 +63,18 @@ public final class HessianAccumulator {
 
     public long tokens() { return tokens; }
 
+    /**
+     * Adds another accumulator's tokens (a disjoint part of the calibration set) to this one:
+     * the sums add, so the Hessian of the union is exact up to the order of the additions.
+     */
+    public void merge(HessianAccumulator other) {
+        if (other.cols != cols) throw new IllegalArgumentException("cannot merge " + other.cols + " columns into " + cols);
+        flush();
+        other.flush();
+        for (int i = 0; i < cols; i++) for (int j = i; j < cols; j++) sum[i * cols + j] += other.sum[i * cols + j];
+        tokens += other.tokens;
+    }
+
     /** {@code H = 2/N sum x x^T} as a full symmetric row-major cols x cols array (zeros if no tokens). */
     public double[] hessian() {
         flush();
@@ -75,7 +83,7 @@ public final class HessianAccumulator {
         double f = 2.0 / tokens;
         for (int i = 0; i < cols; i++) {
             for (int j = i; j < cols; j++) {
-                double v = f * sum[i * pad + j];
+                double v = f * sum[i * cols + j];
                 h[i * cols + j] = v;
                 h[j * cols + i] = v;
             }
@@ -87,60 +95,14 @@ public final class HessianAccumulator {
     public double[] columnNormsSquared() {
         flush();
         double[] d = new double[cols];
-        for (int j = 0; j < cols; j++) d[j] = sum[j * pad + j];
+        for (int j = 0; j < cols; j++) d[j] = sum[j * cols + j];
         return d;
     }
 
-    private void flush() {
+    /** Adds the buffered tokens to the sum now (reading does it anyway; the pipeline calls it to time statistics apart). */
+    public void flush() {
         if (fill == 0) return;
-        int len = (fill + S.length() - 1) / S.length() * S.length();
-        for (int j = 0; j < cols; j++) for (int t = fill; t < len; t++) buf[j * CAP + t] = 0;
-        int tiles = pad / 4;
-        int pairs = (tiles + 1) / 2;
-        // tile row ti costs (tiles - ti) tiles: pair ti with tiles-1-ti so that every task is equal
-        Parallel.forRange(pairs, 1, (p0, p1) -> {
-            for (int p = p0; p < p1; p++) {
-                tileRow(p * 4, len);
-                int q = tiles - 1 - p;
-                if (q != p) tileRow(q * 4, len);
-            }
-        });
+        Blas.gemm(true, false, cols, cols, fill, 1.0, buf, 0, cols, buf, 0, cols, sum, 0, cols, Blas.Tri.UPPER, true);
         fill = 0;
-    }
-
-    private void tileRow(int i, int len) {
-        for (int j = i; j < pad; j += 4) tile(i, j, len);
-    }
-
-    private void tile(int i, int j, int len) {
-        double[] b = buf;
-        int a0 = i * CAP, a1 = a0 + CAP, a2 = a1 + CAP, a3 = a2 + CAP;
-        int b0 = j * CAP, b1 = b0 + CAP, b2 = b1 + CAP, b3 = b2 + CAP;
-        DoubleVector c00 = DoubleVector.zero(S), c01 = c00, c02 = c00, c03 = c00;
-        DoubleVector c10 = c00, c11 = c00, c12 = c00, c13 = c00;
-        DoubleVector c20 = c00, c21 = c00, c22 = c00, c23 = c00;
-        DoubleVector c30 = c00, c31 = c00, c32 = c00, c33 = c00;
-        for (int t = 0; t < len; t += S.length()) {
-            DoubleVector y0 = DoubleVector.fromArray(S, b, b0 + t), y1 = DoubleVector.fromArray(S, b, b1 + t);
-            DoubleVector y2 = DoubleVector.fromArray(S, b, b2 + t), y3 = DoubleVector.fromArray(S, b, b3 + t);
-            DoubleVector x = DoubleVector.fromArray(S, b, a0 + t);
-            c00 = x.fma(y0, c00); c01 = x.fma(y1, c01); c02 = x.fma(y2, c02); c03 = x.fma(y3, c03);
-            x = DoubleVector.fromArray(S, b, a1 + t);
-            c10 = x.fma(y0, c10); c11 = x.fma(y1, c11); c12 = x.fma(y2, c12); c13 = x.fma(y3, c13);
-            x = DoubleVector.fromArray(S, b, a2 + t);
-            c20 = x.fma(y0, c20); c21 = x.fma(y1, c21); c22 = x.fma(y2, c22); c23 = x.fma(y3, c23);
-            x = DoubleVector.fromArray(S, b, a3 + t);
-            c30 = x.fma(y0, c30); c31 = x.fma(y1, c31); c32 = x.fma(y2, c32); c33 = x.fma(y3, c33);
-        }
-        double[] s = sum;
-        int r0 = i * pad + j, r1 = r0 + pad, r2 = r1 + pad, r3 = r2 + pad;
-        s[r0] += c00.reduceLanes(VectorOperators.ADD); s[r0 + 1] += c01.reduceLanes(VectorOperators.ADD);
-        s[r0 + 2] += c02.reduceLanes(VectorOperators.ADD); s[r0 + 3] += c03.reduceLanes(VectorOperators.ADD);
-        s[r1] += c10.reduceLanes(VectorOperators.ADD); s[r1 + 1] += c11.reduceLanes(VectorOperators.ADD);
-        s[r1 + 2] += c12.reduceLanes(VectorOperators.ADD); s[r1 + 3] += c13.reduceLanes(VectorOperators.ADD);
-        s[r2] += c20.reduceLanes(VectorOperators.ADD); s[r2 + 1] += c21.reduceLanes(VectorOperators.ADD);
-        s[r2 + 2] += c22.reduceLanes(VectorOperators.ADD); s[r2 + 3] += c23.reduceLanes(VectorOperators.ADD);
-        s[r3] += c30.reduceLanes(VectorOperators.ADD); s[r3 + 1] += c31.reduceLanes(VectorOperators.ADD);
-        s[r3 + 2] += c32.reduceLanes(VectorOperators.ADD); s[r3 + 3] += c33.reduceLanes(VectorOperators.ADD);
     }
 }

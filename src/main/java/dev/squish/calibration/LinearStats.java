@@ -1,6 +1,6 @@
 package dev.squish.calibration;
 
-import dev.squish.calibration.HessianAccumulator;
+import dev.squish.util.Blas;
 
 /**
  * Statistics of one linear layer's inputs over all calibration tokens: the Hessian
@@ -25,6 +25,9 @@ public final class LinearStats {
 
     public long tokens() { return hessian.tokens(); }
 
+    /** Completes the accumulation of buffered tokens. */
+    void flush() { hessian.flush(); }
+
     /** Mean |x_j| per input channel. */
     public double[] meanAbs() {
         double[] m = new double[cols];
@@ -35,29 +38,18 @@ public final class LinearStats {
 
     /**
      * Relative reconstruction error ||(W - W') X||_F / ||W X||_F on the calibration inputs,
-     * computed from H (proportional to X X^T) without keeping X.
+     * computed from H (proportional to X X^T) without keeping X: {@code sum_r d_r H d_r^T} over
+     * rows, by {@link Blas#quadForms} ({@code 4 * rows * cols^2} flops: 260 GFLOP for a
+     * 2048 x 5632 down projection, which a scalar loop ran at about 1 GFLOP/s).
      */
     public double relativeError(float[] w, float[] w2, int rows) {
         double[] h = hessian.hessian();
-        double num = 0, den = 0;
-        double[] d = new double[cols], a = new double[cols];
-        for (int r = 0; r < rows; r++) {
-            for (int j = 0; j < cols; j++) { a[j] = w[r * cols + j]; d[j] = a[j] - w2[r * cols + j]; }
-            num += quad(h, d);
-            den += quad(h, a);
-        }
+        double den = Blas.quadForms(h, cols, rows, (r, dst, off) -> {
+            for (int j = 0; j < cols; j++) dst[off + j] = w[r * cols + j];
+        });
+        double num = Blas.quadForms(h, cols, rows, (r, dst, off) -> {
+            for (int j = 0; j < cols; j++) dst[off + j] = (double) w[r * cols + j] - w2[r * cols + j];
+        });
         return den <= 0 ? 0 : Math.sqrt(Math.max(0, num) / den);
-    }
-
-    private double quad(double[] h, double[] v) {
-        double s = 0;
-        for (int i = 0; i < cols; i++) {
-            if (v[i] == 0) continue;
-            double row = 0;
-            int o = i * cols;
-            for (int j = 0; j < cols; j++) row += h[o + j] * v[j];
-            s += v[i] * row;
-        }
-        return s;
     }
 }

@@ -14,6 +14,7 @@ import dev.squish.recipe.Recipe;
 import dev.squish.recipe.Stage;
 import dev.squish.export.ModelWriter;
 import dev.squish.eval.Perplexity;
+import dev.squish.util.Profile;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Mixin;
 import picocli.CommandLine.Option;
@@ -57,6 +58,7 @@ final class CompressCommand implements Callable<Integer> {
     @Option(names = "--eval", paramLabel = "TEXT_FILE", description = "Also measure the compressed model's perplexity on this text.") Path eval;
     @Option(names = "--force", description = "Replace OUT_DIR if it exists.") boolean force;
     @Option(names = "--json", description = "Print one JSON object on stdout.") boolean json;
+    @Option(names = "--profile", description = "Print time, flops and rate per phase (forward, statistics, solve, error, write) against the prefill GEMM rate, and peak memory, on stderr (in --json as 'profile').") boolean profile;
     @Option(names = "--report", paramLabel = "FILE.html", description = "Write an HTML report of the run (recipe, layers, errors, bytes, perplexity).") Path report;
 
     /** The recipe: from --recipe (command-line calibration flags override its calibration), or from --method and its flags. */
@@ -130,6 +132,9 @@ final class CompressCommand implements Callable<Integer> {
         int L;
         Tokenizer tok;
         Map<String, Long> layerBytes = new HashMap<>();   // per "block linear", before compression (for --report)
+        Profile prof = null;
+        ProfileOutput.Rate rate = null;
+        Profile.Result profiled = null;
         // Crash safety and bounded memory (docs/robustness.md): the output is assembled in a
         // temporary folder beside the target and renamed into place when complete, and each block
         // is written out and released as soon as it is compressed.
@@ -140,6 +145,10 @@ final class CompressCommand implements Callable<Integer> {
             r.checkLayers(m.arch.linearNames());
             L = seqLen != null ? seqLen : Math.min(cs.seqLen(), m.maxPositions());
             if (L > m.maxPositions()) throw new SquishException("--seq-len " + L + " exceeds the model's context of " + m.maxPositions());
+            if (profile) {
+                rate = ProfileOutput.prefillRate(m.width(), L);
+                prof = Profile.start();
+            }
             int[][] windows = calText == null ? null
                     : Sampler.sample(tok.encode(calText, "tokenize calibration"), cs.samples(), L, cs.sampling() == CalibrationSpec.Sampling.RANDOM, cs.seed());
             for (var b : m.blocks) for (var e : b.linears.entrySet()) layerBytes.put(b.index + " " + e.getKey(), e.getValue().bytes());
@@ -151,9 +160,14 @@ final class CompressCommand implements Callable<Integer> {
             paramsAfter = m.parameters();
             bytesAfter = m.bytes();
             if (dense) {
+                Profile.Phase prev = Profile.enter(Profile.Phase.WRITE);
                 try (Model c = Model.load(out.dir())) { ModelWriter.writeDense(c, out.dir().resolve("model.safetensors")); }
+                finally { Profile.exit(prev); }
             }
             written = out.commit();
+            if (prof != null) profiled = prof.stop();
+        } finally {
+            if (prof != null && profiled == null) prof.close();
         }
         double seconds = (System.nanoTime() - t0) / 1e9;
         Perplexity.Result ppl = null;
@@ -161,6 +175,7 @@ final class CompressCommand implements Callable<Integer> {
             try (Model c = Model.load(written)) { ppl = Perplexity.evaluate(c, tok.encode(evalText, "tokenize eval"), L); }
         }
         if (!json) printTable(spec.commandLine().getErr(), reports);
+        if (profiled != null) ProfileOutput.print(spec.commandLine().getErr(), profiled, rate);
         if (report != null)
             CompressReport.build(new CompressReport.Run(model, written, r,
                     CompressReport.commandLine(spec.commandLine().getParseResult().originalArgs()), reports,
@@ -185,6 +200,7 @@ final class CompressCommand implements Callable<Integer> {
             layers.add(x);
         }
         res.put("layers", layers);
+        if (profiled != null) res.put("profile", ProfileOutput.json(profiled, rate));
         var out = spec.commandLine().getOut();
         if (json) out.println(Common.json(res));
         else {

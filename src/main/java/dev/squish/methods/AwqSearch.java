@@ -1,5 +1,6 @@
 package dev.squish.methods;
 
+import dev.squish.util.Blas;
 import dev.squish.util.Parallel;
 import dev.squish.weights.QuantGrid;
 import jdk.incubator.vector.DoubleVector;
@@ -83,19 +84,11 @@ final class AwqSearch {
         return total;
     }
 
-    /** sum over rows r of d_r^T H d_r (H cols x cols row-major), in parallel over rows. */
+    /** sum over rows r of d_r^T H d_r (H cols x cols row-major), as blocked GEMMs ({@link Blas#quadForms}). */
     static double quadRows(double[] h, int cols, float[] d, int rows) {
-        double[] part = new double[rows];
-        Parallel.forRange(rows, 8, (r0, r1) -> {
-            double[] v = new double[cols];
-            for (int r = r0; r < r1; r++) {
-                for (int j = 0; j < cols; j++) v[j] = d[r * cols + j];
-                part[r] = quad(h, cols, 0, v, cols);
-            }
+        return Blas.quadForms(h, cols, rows, (r, dst, off) -> {
+            for (int j = 0; j < cols; j++) dst[off + j] = d[r * cols + j];
         });
-        double s = 0;
-        for (double p : part) s += p;
-        return s;
     }
 
     /** v^T H[c0..c0+n, c0..c0+n] v. */

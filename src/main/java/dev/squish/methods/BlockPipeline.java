@@ -8,6 +8,7 @@ import dev.squish.model.Block;
 import dev.squish.model.LinearObserver;
 import dev.squish.model.Model;
 import dev.squish.model.NonFinite;
+import dev.squish.util.Profile;
 import dev.squish.util.Progress;
 
 import java.util.ArrayList;
@@ -69,16 +70,25 @@ public final class BlockPipeline {
                 for (Stage s : stages) {
                     p.message("block " + b.index + ": " + s.method().name());
                     BlockContext ctx = new BlockContext(model, b, x, L, s.layers(), reports);
-                    s.method().compressBlock(ctx);
+                    Profile.Phase prev = Profile.enter(Profile.Phase.SOLVE);
+                    try { s.method().compressBlock(ctx); } finally { Profile.exit(prev); }
                 }
                 if (needData) {
-                    var cache = model.newCache(L);
-                    for (int i = 0; i < x.length; i++) {
-                        x[i] = model.arch.forwardBlock(b, x[i], L, 0, cache, LinearObserver.NONE);
-                        NonFinite.checkActivations(model, b, x[i]);
-                    }
+                    Profile.Phase prev = Profile.enter(Profile.Phase.FORWARD);
+                    try {
+                        var cache = model.newCache(L);
+                        long flops = BlockContext.forwardFlops(model, b, L);
+                        for (int i = 0; i < x.length; i++) {
+                            x[i] = model.arch.forwardBlock(b, x[i], L, 0, cache, LinearObserver.NONE);
+                            Profile.addFlops(flops);
+                            NonFinite.checkActivations(model, b, x[i]);
+                        }
+                    } finally { Profile.exit(prev); }
                 }
-                if (blockDone != null) blockDone.accept(b);
+                if (blockDone != null) {
+                    Profile.Phase prev = Profile.enter(Profile.Phase.WRITE);
+                    try { blockDone.accept(b); } finally { Profile.exit(prev); }
+                }
                 p.step();
             }
         }

@@ -27,7 +27,8 @@ import dev.squish.weights.QuantGrid;
  *       its group of consecutive <em>original</em> columns, so the result stores exactly with
  *       consecutive groups and no g_idx.</li>
  * </ul>
- * The sweep runs in parallel over rows (rows are independent given U), in float64; the grid
+ * The sweep runs in parallel over rows (rows are independent given U), in float64, and each
+ * block's errors reach the later columns in one {@link dev.squish.util.Blas} GEMM; the grid
  * arithmetic is the float32 arithmetic of QuantGrid, so the returned codes, scales and zeros
  * reproduce {@link QuantResult#weights()} exactly.
  */
@@ -115,10 +116,11 @@ public final class Gptq extends Quantizer {
         int[] pm = perm;
         float[] out = res.weights();
         byte[] codes = res.codes();
+        double[] errs = new double[rows * Math.min(blockSize, cols)];
         for (int i1 = 0; i1 < cols; i1 += blockSize) {
             int b1 = i1, b2 = Math.min(i1 + blockSize, cols), count = b2 - b1;
             Parallel.forRange(rows, 8, (r0, r1) -> {
-                double[] w1 = new double[count], err1 = new double[count];
+                double[] w1 = new double[count];
                 for (int r = r0; r < r1; r++) {
                     int off = r * cols;
                     System.arraycopy(Wf, off + b1, w1, 0, count);
@@ -141,11 +143,11 @@ public final class Gptq extends Quantizer {
                         if (isOutlier) { outlierValues[off + orig] += (float) w1[i]; w1[i] = 0; }
                         double e = (w1[i] - qv) / p.diag(col);
                         if (e != 0) ObsEngine.propagateInBlock(w1, i, count, e, u, cols, b1);
-                        err1[i] = e;
+                        errs[r * count + i] = e;
                     }
-                    ObsEngine.propagateLazy(Wf, off, err1, count, u, cols, b1, b2);
                 }
             });
+            ObsEngine.propagateLazy(Wf, rows, cols, errs, count, u, b1, b2);
         }
         return res;
     }

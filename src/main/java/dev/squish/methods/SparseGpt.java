@@ -21,7 +21,8 @@ import dev.squish.util.Parallel;
  *   <li>N:M (keep n of every m): when {@code i % m == 0}, per row, the m-n smallest scores of
  *       columns {@code i .. i+m} of the block are pruned.</li>
  * </ul>
- * Rows are independent given U and the mask, so the sweep runs in parallel over rows, in float64.
+ * Rows are independent given U and the mask, so the sweep runs in parallel over rows, in float64;
+ * each block's errors reach the later columns in one {@link dev.squish.util.Blas} GEMM.
  */
 public final class SparseGpt extends Pruner {
     public SparseGpt(double sparsity, String pattern) { super(sparsity, pattern); }
@@ -65,12 +66,13 @@ public final class SparseGpt extends Pruner {
         double[] W = ObsEngine.toDouble(w);
         ObsEngine.Prepared p = ObsEngine.prepare(h, cols, W, rows, percdamp, name);
         double[] u = p.hinvU();
+        double[] errs = new double[rows * Math.min(blockSize, cols)];
         for (int i1 = 0; i1 < cols; i1 += blockSize) {
             int b1 = i1, b2 = Math.min(i1 + blockSize, cols), count = b2 - b1;
             boolean[] mask1 = new boolean[rows * count];
             if (!nm) selectBlock(W, rows, cols, u, b1, count, sparsity, referenceMask, mask1);
             Parallel.forRange(rows, 8, (r0, r1) -> {
-                double[] w1 = new double[count], err1 = new double[count], sc = new double[Math.max(m, 1)];
+                double[] w1 = new double[count], sc = new double[Math.max(m, 1)];
                 for (int r = r0; r < r1; r++) {
                     int off = r * cols, moff = r * count;
                     System.arraycopy(W, off + b1, w1, 0, count);
@@ -84,11 +86,11 @@ public final class SparseGpt extends Pruner {
                         double e = (wi - q) / p.diag(b1 + i);
                         if (e != 0) ObsEngine.propagateInBlock(w1, i, count, e, u, cols, b1);
                         W[off + b1 + i] = q;
-                        err1[i] = e;
+                        errs[r * count + i] = e;
                     }
-                    ObsEngine.propagateLazy(W, off, err1, count, u, cols, b1, b2);
                 }
             });
+            ObsEngine.propagateLazy(W, rows, cols, errs, count, u, b1, b2);
         }
         float[] out = new float[W.length];
         for (int i = 0; i < out.length; i++) out[i] = (float) W[i];

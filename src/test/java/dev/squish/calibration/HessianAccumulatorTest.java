@@ -72,4 +72,23 @@ class HessianAccumulatorTest {
         assertEquals(0, a.tokens());
         assertThrows(IllegalArgumentException.class, () -> a.add(new float[5], 2));
     }
+
+    @Test
+    void partitionsMergedEqualOnePass() {
+        Random rnd = new Random(3);
+        int cols = 37, tokens = 1300;
+        float[] x = new float[tokens * cols];
+        for (int i = 0; i < x.length; i++) x[i] = (float) rnd.nextGaussian();
+        HessianAccumulator one = new HessianAccumulator(cols), p1 = new HessianAccumulator(cols), p2 = new HessianAccumulator(cols);
+        one.add(x, tokens);
+        int split = 555;
+        p1.add(x, 0, split);
+        p2.add(x, split * cols, tokens - split);
+        p1.merge(p2);
+        assertEquals(tokens, p1.tokens());
+        double[] a = one.hessian(), b = p1.hessian();
+        // the same sums in another order: equal to float64 rounding (entries are O(1), sums of 1300 terms)
+        for (int i = 0; i < a.length; i++) assertEquals(a[i], b[i], 1e-13 * (1 + Math.abs(a[i])), "entry " + i);
+        assertThrows(IllegalArgumentException.class, () -> p1.merge(new HessianAccumulator(cols + 1)));
+    }
 }

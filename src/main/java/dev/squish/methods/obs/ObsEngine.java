@@ -1,6 +1,7 @@
 package dev.squish.methods.obs;
 
 import dev.squish.SquishException;
+import dev.squish.util.Blas;
 
 import java.util.Arrays;
 
@@ -151,14 +152,17 @@ public final class ObsEngine {
         for (int j = i + 1; j < count; j++) w1[j] -= err * u[base + j];
     }
 
-    /** The lazy batch update of the rest of the row: {@code w[off+j] -= sum_k err1[k] * U[i1+k][j]} for {@code i2 <= j < n}. */
-    public static void propagateLazy(double[] w, int off, double[] err1, int count, double[] u, int n, int i1, int i2) {
-        for (int k = 0; k < count; k++) {
-            double e = err1[k];
-            if (e == 0) continue;
-            int base = (i1 + k) * n;
-            for (int j = i2; j < n; j++) w[off + j] -= e * u[base + j];
-        }
+    /**
+     * The lazy batch update of one block: {@code W[:, i2:] -= E * U[i1:i2, i2:]}, where E
+     * (rows x count, row-major) holds each row's errors of columns {@code i1 .. i2}: one
+     * {@link Blas} GEMM ({@code 2 * rows * count * (n - i2)} flops) instead of a rank-count update
+     * per row, which streamed the whole {@code count x n} slice of U (5.8 MB at n = 5632) from
+     * memory once per row. Also counts the block's in-block sweep ({@code rows * count^2} flops).
+     */
+    public static void propagateLazy(double[] w, int rows, int n, double[] errs, int count, double[] u, int i1, int i2) {
+        Blas.count((long) rows * count * count);
+        if (i2 >= n) return;
+        Blas.gemm(false, false, rows, n - i2, count, -1.0, errs, 0, count, u, i1 * n + i2, n, w, i2, n, Blas.Tri.FULL, true);
     }
 
     static void checkSquare(double[] h, int n) {

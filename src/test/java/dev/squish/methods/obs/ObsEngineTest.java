@@ -61,7 +61,7 @@ class ObsEngineTest {
     @Test
     void sameFactorAsTheReferenceRouteThroughEjml() {
         Random rnd = new Random(6);
-        for (int n : new int[]{1, 2, 7, 64, 203}) {
+        for (int n : new int[]{1, 2, 7, 64, 203, 300}) { // 203, 300: two and three blocked panels
             double[] h = randomSpd(rnd, n, n + 5);
             ObsEngine.dampen(h, n, 0.01);
             double[] u = ObsEngine.inverseCholeskyUpper(h, n);

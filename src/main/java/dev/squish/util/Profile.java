@@ -1,0 +1,141 @@
+package dev.squish.util;
+
+import java.lang.management.ManagementFactory;
+import java.lang.management.MemoryMXBean;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.concurrent.atomic.LongAdder;
+
+/**
+ * Where compression time goes ({@code compress --profile}): wall time and floating-point
+ * operations per phase, peak heap and peak resident memory.
+ *
+ * <p>Kernels report their work with {@link #addFlops} (always on: one {@link LongAdder} add per
+ * GEMM call or per block forward, not per multiply). The pipeline marks phases with
+ * {@link #enter} / {@link #exit} on its own thread; a switch charges the time and the flops
+ * counted since the previous switch to the phase being left, so work done by worker threads
+ * inside a phase lands in that phase. When no profile is {@link #start started} the phase calls
+ * do nothing.
+ */
+public final class Profile implements AutoCloseable {
+    public enum Phase {
+        /** Block forward passes over the calibration samples (to gather statistics and to produce the next block's inputs). */
+        FORWARD,
+        /** Accumulating per-linear input statistics (Hessians X^T X, column norms, mean |x|). */
+        STATISTICS,
+        /** The methods' own work: OBS sweeps, inverse Cholesky, scale/clip searches, rounding, packing. */
+        SOLVE,
+        /** The per-layer reconstruction error of the report (quadratic forms through the Hessian). */
+        ERROR,
+        /** Writing compressed blocks to the output file. */
+        WRITE,
+        /** Everything else (loading, tokenizing, embedding, the non-block tensors). */
+        OTHER;
+
+        public String label() { return name().toLowerCase(java.util.Locale.ROOT); }
+    }
+
+    private static final LongAdder FLOPS = new LongAdder();
+    private static volatile Profile active;
+
+    /** Adds floating-point operations done by some kernel (2 per multiply-add). */
+    public static void addFlops(long n) { FLOPS.add(n); }
+
+    /** Floating-point operations reported since the JVM started. */
+    public static long flops() { return FLOPS.sum(); }
+
+    private final long[] nanos = new long[Phase.values().length], flops = new long[Phase.values().length];
+    private final long start;
+    private Phase current = Phase.OTHER;
+    private long since, flopsSince;
+    private volatile long peakHeap;
+    private final Thread sampler;
+    private volatile boolean running = true;
+
+    private Profile() {
+        start = since = System.nanoTime();
+        flopsSince = FLOPS.sum();
+        MemoryMXBean mem = ManagementFactory.getMemoryMXBean();
+        sampler = Thread.ofPlatform().daemon().name("squish-profile").unstarted(() -> {
+            // Sampled every 20 ms: a heap peak shorter than that can be missed, which the
+            // per-block working sets (seconds each) are not.
+            while (running) {
+                peakHeap = Math.max(peakHeap, mem.getHeapMemoryUsage().getUsed());
+                try { Thread.sleep(20); } catch (InterruptedException e) { return; }
+            }
+        });
+        sampler.start();
+    }
+
+    /** Starts recording (one profile at a time per JVM); phases switch from the calling thread. */
+    public static synchronized Profile start() {
+        if (active != null) throw new IllegalStateException("a profile is already running");
+        Profile p = new Profile();
+        active = p;
+        return p;
+    }
+
+    /** Switches to phase p; returns the phase left (pass it to {@link #exit}), or null when not profiling. */
+    public static Phase enter(Phase p) {
+        Profile a = active;
+        return a == null ? null : a.switchTo(p);
+    }
+
+    /** Returns to the phase {@link #enter} left. */
+    public static void exit(Phase previous) {
+        Profile a = active;
+        if (a != null && previous != null) a.switchTo(previous);
+    }
+
+    private synchronized Phase switchTo(Phase p) {
+        long now = System.nanoTime(), f = FLOPS.sum();
+        nanos[current.ordinal()] += now - since;
+        flops[current.ordinal()] += f - flopsSince;
+        since = now;
+        flopsSince = f;
+        Phase old = current;
+        current = p;
+        return old;
+    }
+
+    /** One phase's totals; rate in flops per second, floor = flops / reference rate. */
+    public record Line(String phase, double seconds, long flops) {
+        public double rate() { return seconds > 0 ? flops / seconds : 0; }
+        public double floorSeconds(double referenceRate) { return referenceRate > 0 ? flops / referenceRate : 0; }
+    }
+
+    /** The recorded phases (those that took time or flops), peak heap bytes and peak resident bytes (-1 if unknown). */
+    public record Result(List<Line> phases, double seconds, long flops, long peakHeapBytes, long peakResidentBytes) {}
+
+    /** Stops recording and returns the totals. */
+    public synchronized Result stop() {
+        if (active == this) switchTo(current);
+        active = null;
+        running = false;
+        sampler.interrupt();
+        peakHeap = Math.max(peakHeap, ManagementFactory.getMemoryMXBean().getHeapMemoryUsage().getUsed());
+        List<Line> lines = new ArrayList<>();
+        long total = 0;
+        for (Phase p : Phase.values()) {
+            if (nanos[p.ordinal()] == 0 && flops[p.ordinal()] == 0) continue;
+            lines.add(new Line(p.label(), nanos[p.ordinal()] / 1e9, flops[p.ordinal()]));
+            total += flops[p.ordinal()];
+        }
+        return new Result(lines, (System.nanoTime() - start) / 1e9, total, peakHeap, residentPeak());
+    }
+
+    @Override public void close() { if (running) stop(); }
+
+    /** VmHWM (peak resident set) of this process from /proc/self/status, in bytes; -1 where there is none. */
+    public static long residentPeak() {
+        try {
+            for (String line : Files.readAllLines(Path.of("/proc/self/status")))
+                if (line.startsWith("VmHWM:")) return 1024L * Long.parseLong(line.replaceAll("[^0-9]", ""));
+        } catch (Exception e) {
+            // not Linux: unknown
+        }
+        return -1;
+    }
+}
