@@ -19,7 +19,8 @@ final class ExportCommand implements Callable<Integer> {
     @Mixin Common.Verbose verbose;
     @Parameters(index = "0", paramLabel = "MODEL_DIR") Path model;
     @Option(names = "--gguf", required = true, paramLabel = "OUT.gguf") Path out;
-    @Option(names = "--type", defaultValue = "F32", description = "F32 (default), F16, Q8_0 or Q4_0") String type;
+    @Option(names = "--type", defaultValue = "F32",
+            description = "F32 (default), F16, Q8_0, Q5_0, Q5_1, Q4_0, Q4_1, Q6_K, Q5_K, Q4_K, Q3_K or Q2_K (output head and row-length fallbacks as llama-quantize)") String type;
     @Option(names = "--force", description = "Replace OUT.gguf if it exists.") boolean force;
 
     @Override public Integer call() {
@@ -28,7 +29,7 @@ final class ExportCommand implements Callable<Integer> {
         if (!Files.isDirectory(model)) throw new SquishException(model + ": not a model folder");
         GgufExport.Result r = GgufExport.export(model, out, t);
         spec.commandLine().getOut().printf("wrote %s: %s, %,d tensors, %,d bytes%s%n", r.file(), t, r.tensors(), r.bytes(),
-                r.fallbacksToF16() > 0 ? " (" + r.fallbacksToF16() + " tensors kept as F16: rows not a multiple of 32)" : "");
+                r.fallbacks() > 0 ? " (" + r.fallbacks() + " tensors in llama-quantize's fallback type: rows not a multiple of the block size)" : "");
         return 0;
     }
 }

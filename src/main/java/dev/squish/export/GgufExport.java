@@ -22,11 +22,16 @@ import java.util.function.Supplier;
  * (LlamaModel): metadata keys, tensor names, the Q/K row permutation for its rotary layout, and a
  * byte-level BPE vocabulary read from {@code tokenizer.json}.
  *
- * <p>Tensor types: 1-D tensors (norms) stay F32; 2-D tensors get the chosen type. A Q8_0/Q4_0
- * tensor whose rows are not a multiple of 32 falls back to F16, as convert_hf_to_gguf.py does. With
- * Q4_0, {@code output.weight} is stored Q8_0 (llama-quantize keeps the output head at higher
- * precision, Q6_K, which Squish does not implement); {@code token_embd.weight} stays Q4_0 as in
- * llama-quantize.
+ * <p>Tensor types: 1-D tensors (norms) stay F32; 2-D tensors get the chosen type, except where
+ * llama-quantize's {@code llama_tensor_get_type} (src/llama-quant.cpp) decides otherwise for a
+ * single-type file: the output head ({@code output.weight}, or {@code token_embd.weight} when the
+ * head is tied) is Q6_K for every block type but Q8_0, and Q8_0 when its rows do not fit the
+ * chosen type's block; a k-quant tensor whose rows are not a multiple of 256 falls back as
+ * llama-quantize does (Q2_K, Q3_K to IQ4_NL; Q4_K to Q5_0; Q5_K to Q5_1; Q6_K to Q8_0; F16 when
+ * the fallback does not fit either). A 32-value block type that the rows cannot hold is an error
+ * naming the tensor (llama-quantize refuses it too), raised before anything is written.
+ * llama-quantize's per-layer mixtures (the _S/_M/_L presets that raise attn_v or ffn_down) are
+ * not applied: every other 2-D tensor gets exactly the chosen type.
  */
 public final class GgufExport {
     private GgufExport() {}
@@ -35,23 +40,60 @@ public final class GgufExport {
 
     /** Tensor storage types a whole export can use. */
     public enum Type {
-        F32(GgmlType.F32, 0), F16(GgmlType.F16, 1), Q8_0(GgmlType.Q8_0, 7), Q4_0(GgmlType.Q4_0, 2);
+        F32(GgmlType.F32, 0), F16(GgmlType.F16, 1), Q8_0(GgmlType.Q8_0, 7), Q5_0(GgmlType.Q5_0, 8), Q5_1(GgmlType.Q5_1, 9),
+        Q4_0(GgmlType.Q4_0, 2), Q4_1(GgmlType.Q4_1, 3), Q6_K(GgmlType.Q6_K, 18), Q5_K(GgmlType.Q5_K, 16),
+        Q4_K(GgmlType.Q4_K, 14), Q3_K(GgmlType.Q3_K, 11), Q2_K(GgmlType.Q2_K, 10);
 
         public final GgmlType ggml;
-        /** llama.cpp's {@code general.file_type} (enum llama_ftype: ALL_F32, MOSTLY_F16, MOSTLY_Q8_0, MOSTLY_Q4_0). */
+        /**
+         * llama.cpp's {@code general.file_type} (enum llama_ftype). A single-type k-quant file is
+         * labelled with the preset of that base type without the mixture bumps: Q3_K_S (11),
+         * Q4_K_S (14), Q5_K_S (16); llama.cpp reads the label for display only.
+         */
         public final int fileType;
 
         Type(GgmlType ggml, int fileType) { this.ggml = ggml; this.fileType = fileType; }
 
         public static Type parse(String s) {
             try { return valueOf(s.toUpperCase(Locale.ROOT).replace('-', '_')); } catch (IllegalArgumentException e) {
-                throw new SquishException("unknown GGUF type '" + s + "' (f32, f16, q8_0, q4_0)");
+                throw new SquishException("unknown GGUF type '" + s + "' (" + NAMES + ")");
             }
         }
+
+        /** The accepted names, for messages and help. */
+        public static final String NAMES = "F32, F16, Q8_0, Q5_0, Q5_1, Q4_0, Q4_1, Q6_K, Q5_K, Q4_K, Q3_K, Q2_K";
     }
 
-    /** What was written. */
-    public record Result(Path file, long bytes, int tensors, int fallbacksToF16) {}
+    /** What was written; {@code fallbacks} counts 2-D tensors whose rows the chosen type's blocks do not divide. */
+    public record Result(Path file, long bytes, int tensors, int fallbacks) {}
+
+    /**
+     * The type of a 2-D tensor named {@code name} with rows of {@code cols} values in a file of
+     * {@code type}, following llama-quantize's {@code llama_tensor_get_type} (see the class comment).
+     * {@code head} is true for the output head ({@code output.weight}, or {@code token_embd.weight}
+     * when there is no output.weight). Throws a {@link SquishException} naming the tensor when no
+     * type llama.cpp would use fits the rows.
+     */
+    public static GgmlType tensorType(Type type, String name, boolean head, long cols) {
+        GgmlType t = type.ggml;
+        if (!t.isBlockQuantized()) return t;
+        if (head) {
+            if (cols % t.blockSize != 0) t = GgmlType.Q8_0;
+            else if (t != GgmlType.Q8_0) t = GgmlType.Q6_K;
+        }
+        if (cols % t.blockSize == 0) return t;
+        GgmlType fallback = switch (t) {
+            case Q2_K, Q3_K -> GgmlType.IQ4_NL;
+            case Q4_K -> GgmlType.Q5_0;
+            case Q5_K -> GgmlType.Q5_1;
+            case Q6_K -> GgmlType.Q8_0;
+            default -> null;
+        };
+        if (fallback == null)
+            throw new SquishException("tensor " + name + " has rows of " + cols + " values, which " + t + " (blocks of " + t.blockSize
+                    + ") cannot hold; llama-quantize refuses it too (use --type F16 or F32)");
+        return cols % fallback.blockSize == 0 ? fallback : GgmlType.F16;
+    }
 
     /** Exports {@code modelDir} to {@code out} with 2-D weights stored as {@code type}. */
     public static Result export(Path modelDir, Path out, Type type) {
@@ -84,26 +126,23 @@ public final class GgufExport {
 
             int[] fallbacks = {0};
             int h = cfg.hidden();
-            add2d(w, st, "token_embd.weight", "model.embed_tokens", cfg.vocab(), h, type.ggml, fallbacks, null);
+            boolean tied = cfg.tieEmbeddings() || !hasWeight(st, "lm_head");
+            add2d(w, st, "token_embd.weight", "model.embed_tokens", cfg.vocab(), h, type, tied, fallbacks, null);
             for (int l = 0; l < cfg.layers(); l++) {
                 String p = "model.layers." + l + ".", b = "blk." + l + ".";
                 add1d(w, st, b + "attn_norm.weight", p + "input_layernorm.weight", h);
                 int heads = cfg.heads(), kv = cfg.kvHeads(), hd = cfg.headDim();
-                add2d(w, st, b + "attn_q.weight", p + "self_attn.q_proj", cfg.qDim(), h, type.ggml, fallbacks, v -> permuteRows(v, heads, hd, h));
-                add2d(w, st, b + "attn_k.weight", p + "self_attn.k_proj", cfg.kvDim(), h, type.ggml, fallbacks, v -> permuteRows(v, kv, hd, h));
-                add2d(w, st, b + "attn_v.weight", p + "self_attn.v_proj", cfg.kvDim(), h, type.ggml, fallbacks, null);
-                add2d(w, st, b + "attn_output.weight", p + "self_attn.o_proj", h, cfg.qDim(), type.ggml, fallbacks, null);
+                add2d(w, st, b + "attn_q.weight", p + "self_attn.q_proj", cfg.qDim(), h, type, false, fallbacks, v -> permuteRows(v, heads, hd, h));
+                add2d(w, st, b + "attn_k.weight", p + "self_attn.k_proj", cfg.kvDim(), h, type, false, fallbacks, v -> permuteRows(v, kv, hd, h));
+                add2d(w, st, b + "attn_v.weight", p + "self_attn.v_proj", cfg.kvDim(), h, type, false, fallbacks, null);
+                add2d(w, st, b + "attn_output.weight", p + "self_attn.o_proj", h, cfg.qDim(), type, false, fallbacks, null);
                 add1d(w, st, b + "ffn_norm.weight", p + "post_attention_layernorm.weight", h);
-                add2d(w, st, b + "ffn_gate.weight", p + "mlp.gate_proj", cfg.intermediate(), h, type.ggml, fallbacks, null);
-                add2d(w, st, b + "ffn_up.weight", p + "mlp.up_proj", cfg.intermediate(), h, type.ggml, fallbacks, null);
-                add2d(w, st, b + "ffn_down.weight", p + "mlp.down_proj", h, cfg.intermediate(), type.ggml, fallbacks, null);
+                add2d(w, st, b + "ffn_gate.weight", p + "mlp.gate_proj", cfg.intermediate(), h, type, false, fallbacks, null);
+                add2d(w, st, b + "ffn_up.weight", p + "mlp.up_proj", cfg.intermediate(), h, type, false, fallbacks, null);
+                add2d(w, st, b + "ffn_down.weight", p + "mlp.down_proj", h, cfg.intermediate(), type, false, fallbacks, null);
             }
             add1d(w, st, "output_norm.weight", "model.norm.weight", h);
-            boolean tied = cfg.tieEmbeddings() || !hasWeight(st, "lm_head");
-            if (!tied) {
-                GgmlType head = type == Type.Q4_0 ? GgmlType.Q8_0 : type.ggml;
-                add2d(w, st, "output.weight", "lm_head", cfg.vocab(), h, head, fallbacks, null);
-            }
+            if (!tied) add2d(w, st, "output.weight", "lm_head", cfg.vocab(), h, type, true, fallbacks, null);
             w.finish();
             long bytes;
             try { bytes = Files.size(out); } catch (IOException e) { bytes = -1; }
@@ -122,11 +161,11 @@ public final class GgufExport {
         w.addTensor(name, new long[]{n}, GgmlType.F32, t::toFloatArray);
     }
 
-    private static void add2d(GgufWriter w, SafeTensors st, String name, String prefix, int rows, int cols, GgmlType type,
+    private static void add2d(GgufWriter w, SafeTensors st, String name, String prefix, int rows, int cols, Type type, boolean head,
                               int[] fallbacks, java.util.function.UnaryOperator<float[]> transform) {
         if (!hasWeight(st, prefix)) throw new SquishException(st.files().get(0).getParent() + ": tensor " + prefix + ".weight is missing");
-        GgmlType t = type;
-        if (t.blockSize > 1 && cols % t.blockSize != 0) { t = GgmlType.F16; fallbacks[0]++; }
+        GgmlType t = tensorType(type, name, head, cols);
+        if (cols % type.ggml.blockSize != 0) fallbacks[0]++;
         Supplier<float[]> values = () -> {
             Linear lin = WeightFormats.read(st, prefix, false);
             if (lin.rows() != rows || lin.cols() != cols)

@@ -148,6 +148,101 @@ public final class GgufQuant {
         }
     }
 
+    /** ggml's kvalues_iq4nl: the 16 non-uniform levels of IQ4_NL. */
+    static final byte[] IQ4NL_VALUES = {-127, -104, -83, -65, -49, -35, -22, -10, 1, 13, 25, 38, 53, 69, 89, 113};
+
+    /** best_index_int8: index of the level nearest x (ties to the upper level), by bisection. */
+    static int bestIndexInt8(byte[] val, float x) {
+        int n = val.length;
+        if (x <= val[0]) return 0;
+        if (x >= val[n - 1]) return n - 1;
+        int ml = 0, mu = n - 1;
+        while (mu - ml > 1) {
+            int mav = (ml + mu) / 2;
+            if (x < val[mav]) mu = mav; else ml = mav;
+        }
+        return x - val[mu - 1] < val[mu] - x ? mu - 1 : mu;
+    }
+
+    /**
+     * quantize_iq4_nl without an importance matrix, which is what llama-quantize runs (it calls
+     * quantize_row_iq4_nl_impl with ntry = 7, where quantize_row_iq4_nl_ref passes -1): n values
+     * into n/32 blocks of 18 bytes (f16 d, 16 nibble bytes indexing {@link #IQ4NL_VALUES}).
+     * Squish writes it only where llama-quantize does: as the fallback of Q2_K and Q3_K for rows
+     * that are not a multiple of 256.
+     */
+    public static void quantizeIQ4_NL(float[] x, int xOff, int n, byte[] out, int outOff) {
+        if (n % QK != 0) throw new IllegalArgumentException("IQ4_NL needs a multiple of 32 values, got " + n);
+        final int ntry = 7;
+        byte[] values = IQ4NL_VALUES;
+        int[] L = new int[QK];
+        float[] weight = new float[QK];
+        for (int b = 0; b < n / QK; b++) {
+            int xb = xOff + b * QK, ob = outOff + b * 18;
+            for (int j = 0; j < 16; j++) out[ob + 2 + j] = 0;
+            float scale;
+            for (int j = 0; j < QK; ++j) weight[j] = x[xb + j] * x[xb + j];
+            float amax = 0, max = 0;
+            for (int j = 0; j < QK; ++j) {
+                float ax = Math.abs(x[xb + j]);
+                if (ax > amax) { amax = ax; max = x[xb + j]; }
+            }
+            if (amax < 1e-15f) { // GROUP_MAX_EPS
+                scale = 0;
+            } else {
+                float d = -max / values[0];
+                float id = 1 / d;
+                float sumqx = 0, sumq2 = 0;
+                for (int j = 0; j < QK; ++j) {
+                    float al = id * x[xb + j];
+                    int l = bestIndexInt8(values, al);
+                    L[j] = l;
+                    float q = values[l];
+                    float w = weight[j];
+                    sumqx += w * q * x[xb + j];
+                    sumq2 += w * q * q;
+                }
+                d = sumqx / sumq2;
+                float best = d * sumqx;
+                for (int itry = -ntry; itry <= ntry; ++itry) {
+                    id = (itry + values[0]) / max;
+                    sumqx = sumq2 = 0;
+                    for (int j = 0; j < QK; ++j) {
+                        float al = id * x[xb + j];
+                        int l = bestIndexInt8(values, al);
+                        float q = values[l];
+                        float w = weight[j];
+                        sumqx += w * q * x[xb + j];
+                        sumq2 += w * q * q;
+                    }
+                    if (sumq2 > 0 && sumqx * sumqx > best * sumq2) {
+                        d = sumqx / sumq2;
+                        best = d * sumqx;
+                    }
+                }
+                scale = d;
+            }
+            putF16(out, ob, Float.floatToFloat16(scale));
+            float id = scale != 0 ? 1 / scale : 0;
+            for (int j = 0; j < QK; ++j) L[j] = bestIndexInt8(values, id * x[xb + j]);
+            for (int j = 0; j < 16; ++j) out[ob + 2 + j] = (byte) (L[j] | (L[16 + j] << 4));
+        }
+    }
+
+    /** dequantize_row_iq4_nl. */
+    public static void dequantizeIQ4_NL(MemorySegment src, long srcOff, float[] y, int yOff, int n) {
+        for (int b = 0; b < n / QK; b++) {
+            long sb = srcOff + 18L * b;
+            float d = Float.float16ToFloat(src.get(I16, sb));
+            int yb = yOff + b * QK;
+            for (int j = 0; j < QK / 2; j++) {
+                int q = src.get(ValueLayout.JAVA_BYTE, sb + 2 + j) & 0xff;
+                y[yb + j] = d * IQ4NL_VALUES[q & 0x0f];
+                y[yb + j + QK / 2] = d * IQ4NL_VALUES[q >>> 4];
+            }
+        }
+    }
+
     /** dequantize_row_q8_0: n values from the blocks at src[srcOff] into y[yOff..]. */
     public static void dequantizeQ8_0(MemorySegment src, long srcOff, float[] y, int yOff, int n) {
         for (int b = 0; b < n / QK; b++) {
@@ -216,7 +311,7 @@ public final class GgufQuant {
     /** Types {@link #encode} writes. */
     public static boolean canEncode(GgmlType type) {
         return switch (type) {
-            case F32, F16, Q8_0, Q4_0, Q4_1, Q5_0, Q5_1, Q2_K, Q3_K, Q4_K, Q5_K, Q6_K -> true;
+            case F32, F16, Q8_0, Q4_0, Q4_1, Q5_0, Q5_1, Q2_K, Q3_K, Q4_K, Q5_K, Q6_K, IQ4_NL -> true;
             default -> false;
         };
     }
@@ -239,7 +334,7 @@ public final class GgufQuant {
                 for (int i = 0; i < n; i++) putF16(out, 2 * i, Float.floatToFloat16(values[i]));
                 return out;
             }
-            case Q8_0, Q4_0, Q4_1, Q5_0, Q5_1, Q2_K, Q3_K, Q4_K, Q5_K, Q6_K -> {
+            case Q8_0, Q4_0, Q4_1, Q5_0, Q5_1, Q2_K, Q3_K, Q4_K, Q5_K, Q6_K, IQ4_NL -> {
                 if (rowLength % type.blockSize != 0 || n % type.blockSize != 0)
                     throw new IllegalArgumentException(type + " needs rows whose length is a multiple of " + type.blockSize + ", got " + rowLength);
                 byte[] out = new byte[Math.toIntExact(type.bytes(n))];
@@ -253,6 +348,7 @@ public final class GgufQuant {
                     case Q3_K -> GgufKQuant.quantizeQ3_K(values, 0, n, out, 0);
                     case Q4_K -> GgufKQuant.quantizeQ4_K(values, 0, n, out, 0);
                     case Q5_K -> GgufKQuant.quantizeQ5_K(values, 0, n, out, 0);
+                    case IQ4_NL -> quantizeIQ4_NL(values, 0, n, out, 0);
                     default -> GgufKQuant.quantizeQ6_K(values, 0, n, out, 0);
                 }
                 return out;
@@ -283,13 +379,14 @@ public final class GgufQuant {
             case Q4_K -> GgufKQuant.dequantizeQ4_K(data, 0, y, 0, n);
             case Q5_K -> GgufKQuant.dequantizeQ5_K(data, 0, y, 0, n);
             case Q6_K -> GgufKQuant.dequantizeQ6_K(data, 0, y, 0, n);
+            case IQ4_NL -> dequantizeIQ4_NL(data, 0, y, 0, n);
             default -> throw new SquishException("converting " + type + " tensors to float is not supported (BF16, " + SUPPORTED + ")");
         }
         return y;
     }
 
     /** The types written and read, for messages. */
-    public static final String SUPPORTED = "F32, F16, Q8_0, Q5_0, Q5_1, Q4_0, Q4_1, Q6_K, Q5_K, Q4_K, Q3_K, Q2_K";
+    public static final String SUPPORTED = "F32, F16, Q8_0, Q5_0, Q5_1, Q4_0, Q4_1, Q6_K, Q5_K, Q4_K, Q3_K, Q2_K, IQ4_NL";
 
     private static void putI32(byte[] out, int off, int v) {
         out[off] = (byte) v;

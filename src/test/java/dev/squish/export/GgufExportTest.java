@@ -34,7 +34,7 @@ class GgufExportTest {
         Path out = dir.resolve("kjv-f32.gguf");
         GgufExport.Result res = GgufExport.export(LLAMA, out, GgufExport.Type.F32);
         assertEquals(57, res.tensors());
-        assertEquals(0, res.fallbacksToF16());
+        assertEquals(0, res.fallbacks());
         ModelConfig cfg = ModelConfig.load(LLAMA);
         try (GgufReader r = GgufReader.open(out); SafeTensors st = SafeTensors.open(LLAMA)) {
             assertEquals("llama", r.get("general.architecture").asString());
@@ -99,7 +99,8 @@ class GgufExportTest {
             for (GgufTensor t : r8.tensors())
                 assertEquals(t.shape().length == 1 ? GgmlType.F32 : GgmlType.Q8_0, t.type(), t.name());
             for (GgufTensor t : r4.tensors()) {
-                GgmlType want = t.shape().length == 1 ? GgmlType.F32 : t.name().equals("output.weight") ? GgmlType.Q8_0 : GgmlType.Q4_0;
+                // llama-quantize stores the output head of a Q4_0 file as Q6_K
+                GgmlType want = t.shape().length == 1 ? GgmlType.F32 : t.name().equals("output.weight") ? GgmlType.Q6_K : GgmlType.Q4_0;
                 assertEquals(want, t.type(), t.name());
             }
             // quantized values are ggml's reference quantization of the (permuted) HF weights
@@ -114,24 +115,25 @@ class GgufExportTest {
         }
     }
 
-    /** A tiny random Llama with tied embeddings and rows that are not multiples of 32. */
-    Path syntheticModel() throws IOException {
-        Path m = dir.resolve("tiny");
+    /** A tiny random Llama with tied embeddings: hidden size {@code h}, one layer, 2 heads of h/2, one kv head. */
+    Path syntheticModel(String name, int h, int inter) throws IOException {
+        Path m = dir.resolve(name);
         Files.createDirectories(m);
         ObjectMapper om = new ObjectMapper();
         ObjectNode c = (ObjectNode) om.readTree(LLAMA.resolve("config.json").toFile());
-        c.put("hidden_size", 48).put("num_attention_heads", 2).put("num_key_value_heads", 1).put("head_dim", 24)
-                .put("intermediate_size", 64).put("num_hidden_layers", 1).put("tie_word_embeddings", true);
+        c.put("hidden_size", h).put("num_attention_heads", 2).put("num_key_value_heads", 1).put("head_dim", h / 2)
+                .put("intermediate_size", inter).put("num_hidden_layers", 1).put("tie_word_embeddings", true);
         om.writeValue(m.resolve("config.json").toFile(), c);
         Files.copy(LLAMA.resolve("tokenizer.json"), m.resolve("tokenizer.json"));
         Map<String, float[]> v = new LinkedHashMap<>();
         Map<String, long[]> s = new LinkedHashMap<>();
         Random rnd = new Random(5);
-        Object[][] spec = {{"model.embed_tokens.weight", 4096, 48}, {"model.layers.0.input_layernorm.weight", 48},
-                {"model.layers.0.self_attn.q_proj.weight", 48, 48}, {"model.layers.0.self_attn.k_proj.weight", 24, 48},
-                {"model.layers.0.self_attn.v_proj.weight", 24, 48}, {"model.layers.0.self_attn.o_proj.weight", 48, 48},
-                {"model.layers.0.post_attention_layernorm.weight", 48}, {"model.layers.0.mlp.gate_proj.weight", 64, 48},
-                {"model.layers.0.mlp.up_proj.weight", 64, 48}, {"model.layers.0.mlp.down_proj.weight", 48, 64}, {"model.norm.weight", 48}};
+        int kv = h / 2;
+        Object[][] spec = {{"model.embed_tokens.weight", 4096, h}, {"model.layers.0.input_layernorm.weight", h},
+                {"model.layers.0.self_attn.q_proj.weight", h, h}, {"model.layers.0.self_attn.k_proj.weight", kv, h},
+                {"model.layers.0.self_attn.v_proj.weight", kv, h}, {"model.layers.0.self_attn.o_proj.weight", h, h},
+                {"model.layers.0.post_attention_layernorm.weight", h}, {"model.layers.0.mlp.gate_proj.weight", inter, h},
+                {"model.layers.0.mlp.up_proj.weight", inter, h}, {"model.layers.0.mlp.down_proj.weight", h, inter}, {"model.norm.weight", h}};
         for (Object[] t : spec) {
             long[] shape = new long[t.length - 1];
             int n = 1;
@@ -145,22 +147,121 @@ class GgufExportTest {
         return m;
     }
 
-    @Test void tiedHeadIsOmittedAndOddRowsFallBackToF16() throws IOException {
+    Path syntheticModel() throws IOException { return syntheticModel("tiny", 48, 64); }
+
+    @Test void tiedHeadIsOmittedAndF16KeepsOddRows() throws IOException {
         Path m = syntheticModel();
         Path out = dir.resolve("tiny.gguf");
-        GgufExport.Result res = GgufExport.export(m, out, GgufExport.Type.Q8_0);
+        GgufExport.Result res = GgufExport.export(m, out, GgufExport.Type.F16);
         try (GgufReader r = GgufReader.open(out); SafeTensors st = SafeTensors.open(m)) {
             assertFalse(r.has("output.weight"), "tied head: llama.cpp reuses token_embd");
             assertEquals(1 + 9 + 1, r.tensors().size());
-            for (String n : List.of("token_embd.weight", "blk.0.attn_q.weight", "blk.0.attn_k.weight", "blk.0.attn_v.weight",
-                    "blk.0.attn_output.weight", "blk.0.ffn_gate.weight", "blk.0.ffn_up.weight"))
-                assertEquals(GgmlType.F16, r.tensor(n).type(), n + " has rows of 48");
-            assertEquals(GgmlType.Q8_0, r.tensor("blk.0.ffn_down.weight").type(), "rows of 64 quantize");
-            assertEquals(7, res.fallbacksToF16());
+            for (GgufTensor t : r.tensors()) assertEquals(t.shape().length == 1 ? GgmlType.F32 : GgmlType.F16, t.type(), t.name());
+            assertEquals(0, res.fallbacks());
             // permutation with head_dim 24 and one kv head, through F16 rounding
             float[] k = unpermute(r.tensor("blk.0.attn_k.weight").toFloatArray(), 1, 24, 48);
             float[] hf = st.get("model.layers.0.self_attn.k_proj.weight").toFloatArray();
             for (int i = 0; i < hf.length; i++) assertEquals(Float.float16ToFloat(Float.floatToFloat16(hf[i])), k[i]);
+        }
+    }
+
+    /** llama-quantize's choices, type by type, for rows of 256 (fit everything) and 64 / 96 / 48 values. */
+    @Test void tensorTypeFollowsLlamaQuantize() {
+        record Row(GgufExport.Type type, GgmlType fits, GgmlType head, GgmlType rows64, GgmlType head64, GgmlType rows48) {}
+        GgmlType F16 = GgmlType.F16, Q8 = GgmlType.Q8_0, Q6K = GgmlType.Q6_K;
+        List<Row> rows = List.of(
+                new Row(GgufExport.Type.F32, GgmlType.F32, GgmlType.F32, GgmlType.F32, GgmlType.F32, GgmlType.F32),
+                new Row(GgufExport.Type.F16, F16, F16, F16, F16, F16),
+                new Row(GgufExport.Type.Q8_0, Q8, Q8, Q8, Q8, null),
+                new Row(GgufExport.Type.Q5_0, GgmlType.Q5_0, Q6K, GgmlType.Q5_0, Q8, null),
+                new Row(GgufExport.Type.Q5_1, GgmlType.Q5_1, Q6K, GgmlType.Q5_1, Q8, null),
+                new Row(GgufExport.Type.Q4_0, GgmlType.Q4_0, Q6K, GgmlType.Q4_0, Q8, null),
+                new Row(GgufExport.Type.Q4_1, GgmlType.Q4_1, Q6K, GgmlType.Q4_1, Q8, null),
+                new Row(GgufExport.Type.Q6_K, Q6K, Q6K, Q8, Q8, F16),
+                new Row(GgufExport.Type.Q5_K, GgmlType.Q5_K, Q6K, GgmlType.Q5_1, Q8, F16),
+                new Row(GgufExport.Type.Q4_K, GgmlType.Q4_K, Q6K, GgmlType.Q5_0, Q8, F16),
+                new Row(GgufExport.Type.Q3_K, GgmlType.Q3_K, Q6K, GgmlType.IQ4_NL, Q8, F16),
+                new Row(GgufExport.Type.Q2_K, GgmlType.Q2_K, Q6K, GgmlType.IQ4_NL, Q8, F16));
+        assertEquals(GgufExport.Type.values().length, rows.size());
+        for (Row r : rows) {
+            assertEquals(r.fits, GgufExport.tensorType(r.type, "blk.0.attn_q.weight", false, 512), r.type + " rows of 512");
+            assertEquals(r.head, GgufExport.tensorType(r.type, "output.weight", true, 512), r.type + " head, rows of 512");
+            assertEquals(r.rows64, GgufExport.tensorType(r.type, "blk.0.attn_q.weight", false, 64), r.type + " rows of 64");
+            assertEquals(r.head64, GgufExport.tensorType(r.type, "output.weight", true, 64), r.type + " head, rows of 64");
+            if (r.rows48 != null) assertEquals(r.rows48, GgufExport.tensorType(r.type, "blk.0.ffn_up.weight", false, 48), r.type + " rows of 48");
+            else {
+                var e = assertThrows(SquishException.class, () -> GgufExport.tensorType(r.type, "blk.0.ffn_up.weight", false, 48));
+                assertTrue(e.getMessage().contains("blk.0.ffn_up.weight") && e.getMessage().contains("48") && !e.getMessage().contains("\n"), e.getMessage());
+            }
+        }
+    }
+
+    /** Rows of 64 (attention, gate, up) and 96 (down) with a tied head: the k-quant fallbacks, end to end. */
+    @Test void kQuantFallbacksOnRowsThatAreNotMultiplesOf256() throws IOException {
+        Path m = syntheticModel("narrow", 64, 96);
+        for (GgufExport.Type type : List.of(GgufExport.Type.Q4_K, GgufExport.Type.Q2_K)) {
+            Path out = dir.resolve("narrow-" + type + ".gguf");
+            GgufExport.Result res = GgufExport.export(m, out, type);
+            GgmlType fb = type == GgufExport.Type.Q4_K ? GgmlType.Q5_0 : GgmlType.IQ4_NL;
+            try (GgufReader r = GgufReader.open(out); SafeTensors st = SafeTensors.open(m)) {
+                assertEquals(GgmlType.Q8_0, r.tensor("token_embd.weight").type(), "tied head whose rows do not fit " + type);
+                for (String n : List.of("attn_q", "attn_k", "attn_v", "attn_output", "ffn_gate", "ffn_up", "ffn_down"))
+                    assertEquals(fb, r.tensor("blk.0." + n + ".weight").type(), n);
+                assertEquals(8, res.fallbacks());
+                float[] up = st.get("model.layers.0.mlp.up_proj.weight").toFloatArray();
+                float[] expect = GgufQuant.decode(fb, MemorySegment.ofArray(GgufQuant.encode(fb, up, 64)), up.length);
+                assertArrayEquals(expect, r.tensor("blk.0.ffn_up.weight").toFloatArray());
+            }
+        }
+    }
+
+    @Test void aTypeTheRowsCannotHoldIsRefusedAndNothingIsWritten() throws IOException {
+        Path m = syntheticModel();
+        Path out = dir.resolve("odd.gguf");
+        for (GgufExport.Type type : List.of(GgufExport.Type.Q8_0, GgufExport.Type.Q4_K, GgufExport.Type.Q5_1)) {
+            var e = assertThrows(SquishException.class, () -> GgufExport.export(m, out, type));
+            // the tied head (token_embd) is checked first: its 48-value rows fit neither the type nor Q8_0
+            assertTrue(e.getMessage().contains("token_embd.weight") && e.getMessage().contains("48"), e.getMessage());
+            assertFalse(Files.exists(out));
+            try (var s = Files.list(dir)) { assertEquals(1, s.count(), "only the model folder"); }
+        }
+    }
+
+    @Test void commandLineReportsTheTypeProblemOnOneLineWithExit2() throws IOException {
+        Path m = syntheticModel();
+        Path out = dir.resolve("cli.gguf");
+        java.io.StringWriter o = new java.io.StringWriter(), e = new java.io.StringWriter();
+        int code = dev.squish.cli.Main.run(new String[]{"export", m.toString(), "--gguf", out.toString(), "--type", "q2_k"},
+                new java.io.PrintWriter(o, true), new java.io.PrintWriter(e, true));
+        assertEquals(2, code, e.toString());
+        List<String> lines = e.toString().lines().toList();
+        assertEquals(1, lines.size(), e.toString());
+        assertTrue(lines.get(0).startsWith("error: ") && lines.get(0).contains("token_embd.weight"), lines.get(0));
+        assertFalse(Files.exists(out));
+        code = dev.squish.cli.Main.run(new String[]{"export", m.toString(), "--gguf", out.toString(), "--type", "iq4_nl"},
+                new java.io.PrintWriter(o, true), new java.io.PrintWriter(e, true));
+        assertEquals(2, code);
+        assertTrue(e.toString().contains("unknown GGUF type 'iq4_nl'"), e.toString());
+        code = dev.squish.cli.Main.run(new String[]{"export", LLAMA.toString(), "--gguf", out.toString(), "--type", "q5_k"},
+                new java.io.PrintWriter(o, true), new java.io.PrintWriter(e, true));
+        assertEquals(0, code, e.toString());
+        assertTrue(o.toString().contains("wrote") && o.toString().contains("Q5_K"), o.toString());
+        try (GgufReader r = GgufReader.open(out)) { assertEquals(GgmlType.Q5_K, r.tensor("blk.0.ffn_down.weight").type()); }
+    }
+
+    @Test void kQuantExportStoresGgmlsQuantizationOfThePermutedWeights() throws IOException {
+        Path out = dir.resolve("q3k.gguf");
+        GgufExport.export(LLAMA, out, GgufExport.Type.Q3_K);
+        try (GgufReader r = GgufReader.open(out); SafeTensors st = SafeTensors.open(LLAMA)) {
+            assertEquals(11, r.get("general.file_type").asLong());
+            assertEquals(GgmlType.Q6_K, r.tensor("output.weight").type());
+            assertEquals(GgmlType.Q3_K, r.tensor("token_embd.weight").type());
+            float[] permuted = GgufExport.permuteRows(st.get("model.layers.1.self_attn.k_proj.weight").toFloatArray(), 4, 32, 256);
+            float[] expect = GgufQuant.decode(GgmlType.Q3_K, MemorySegment.ofArray(GgufQuant.encode(GgmlType.Q3_K, permuted, 256)), permuted.length);
+            assertArrayEquals(expect, r.tensor("blk.1.attn_k.weight").toFloatArray());
+            float[] head = st.get("lm_head.weight").toFloatArray();
+            float[] expectHead = GgufQuant.decode(GgmlType.Q6_K, MemorySegment.ofArray(GgufQuant.encode(GgmlType.Q6_K, head, 256)), head.length);
+            assertArrayEquals(expectHead, r.tensor("output.weight").toFloatArray());
         }
     }
 
@@ -171,7 +272,8 @@ class GgufExportTest {
         Files.delete(m.resolve("tokenizer.json"));
         e = assertThrows(SquishException.class, () -> GgufExport.export(m, dir.resolve("t.gguf"), GgufExport.Type.F32));
         assertTrue(e.getMessage().contains("tokenizer.json"), e.getMessage());
-        assertThrows(SquishException.class, () -> GgufExport.Type.parse("q5_k"));
+        assertThrows(SquishException.class, () -> GgufExport.Type.parse("iq4_nl"));
+        assertEquals(GgufExport.Type.Q5_K, GgufExport.Type.parse("q5_k"));
         assertEquals(GgufExport.Type.Q8_0, GgufExport.Type.parse("q8_0"));
     }
 }

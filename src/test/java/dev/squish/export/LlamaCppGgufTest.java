@@ -34,7 +34,7 @@ class LlamaCppGgufTest {
     static final Path LLAMA = Path.of("fixtures/models/kjv-llama-tiny");
     static final String PROMPT = "In the beginning God created";
 
-    Path f32, q8, q4;
+    Path f32, q8, q4, dir;
     int[] refIds;
     float[] refLogits;
     int vocab;
@@ -42,6 +42,7 @@ class LlamaCppGgufTest {
     final Map<Character, Integer> byteOf = new HashMap<>();
 
     @BeforeAll void setUp(@TempDir Path dir) throws IOException {
+        this.dir = dir;
         LlamaModel.setLogger(LogFormat.TEXT, (level, msg) -> { });
         f32 = dir.resolve("kjv-f32.gguf");
         q8 = dir.resolve("kjv-q8_0.gguf");
@@ -208,6 +209,91 @@ class LlamaCppGgufTest {
                 }
             assertEquals(squishContinuation(m), llamaQ8, "Q8_0: llama.cpp vs Squish on the Q8_0 weights");
         }
+    }
+
+    /** The fixture model with every linear weight replaced by the values a GGUF file stores (dequantized, Q/K unpermuted). */
+    static dev.squish.model.Model squishOnGgufWeights(Path gguf) {
+        dev.squish.model.Model m = dev.squish.model.Model.load(LLAMA);
+        try (dev.squish.formats.GgufReader g = dev.squish.formats.GgufReader.open(gguf)) {
+            var c = m.config;
+            java.util.function.BiFunction<String, Integer, dev.squish.weights.DenseLinear> read = (name, heads) -> {
+                var t = g.tensor(name);
+                int rows = (int) t.shape()[0], cols = (int) t.shape()[1];
+                float[] w = t.toFloatArray();
+                if (heads != null) w = unpermute(w, heads, c.headDim(), cols);
+                return new dev.squish.weights.DenseLinear(rows, cols, w);
+            };
+            m.embed = read.apply("token_embd.weight", null);
+            m.head = read.apply("output.weight", null);
+            String[][] names = {{"attn_q", "self_attn.q_proj"}, {"attn_k", "self_attn.k_proj"}, {"attn_v", "self_attn.v_proj"},
+                    {"attn_output", "self_attn.o_proj"}, {"ffn_gate", "mlp.gate_proj"}, {"ffn_up", "mlp.up_proj"}, {"ffn_down", "mlp.down_proj"}};
+            for (var b : m.blocks)
+                for (String[] n : names) {
+                    Integer heads = n[0].equals("attn_q") ? Integer.valueOf(c.heads()) : n[0].equals("attn_k") ? Integer.valueOf(c.kvHeads()) : null;
+                    b.linears.put(n[1], read.apply("blk." + b.index + "." + n[0] + ".weight", heads));
+                }
+        } catch (RuntimeException e) {
+            m.close();
+            throw e;
+        }
+        return m;
+    }
+
+    /** Squish's greedy tokens for the prompt, and at each step the gap between its two largest logits. */
+    record Greedy(int[] tokens, float[] gaps) {}
+
+    static Greedy squishGreedy(dev.squish.model.Model m, int n) {
+        int[] prompt = dev.squish.formats.Tokenizer.load(LLAMA).encode(PROMPT);
+        var cache = m.newCache(prompt.length + n);
+        float[] logits = m.forwardLast(prompt, 0, cache);
+        int[] out = new int[n];
+        float[] gaps = new float[n];
+        for (int i = 0; i < n; i++) {
+            int best = Generator.argmax(logits);
+            float second = Float.NEGATIVE_INFINITY;
+            for (int v = 0; v < logits.length; v++) if (v != best) second = Math.max(second, logits[v]);
+            out[i] = best;
+            gaps[i] = logits[best] - second;
+            if (i + 1 < n) logits = m.forwardLast(new int[]{best}, prompt.length + i, cache);
+        }
+        return new Greedy(out, gaps);
+    }
+
+    /**
+     * Largest top-2 logit gap at which a divergence between llama.cpp and Squish is tolerated.
+     * llama.cpp multiplies quantized weights by activations that it quantizes itself (to Q8_0 or
+     * Q8_K blocks) and F16 weights by F16 activations, so on the same weights its logits differ
+     * from Squish's float32 ones by a few hundredths; a gap below this is a near-tie either may break.
+     */
+    static final float NEAR_TIE = 0.1f;
+
+    /**
+     * The issue's acceptance check for every export type: llama.cpp greedily continues the
+     * reference prompt with the same 16 tokens as Squish running the weights the file stores. A
+     * divergence passes only where Squish's own top-2 gap at that step is below {@link #NEAR_TIE},
+     * and the test prints it.
+     */
+    @org.junit.jupiter.params.ParameterizedTest
+    @org.junit.jupiter.params.provider.EnumSource(value = GgufExport.Type.class, names = {"F32", "Q8_0"}, mode = org.junit.jupiter.params.provider.EnumSource.Mode.EXCLUDE)
+    void llamaCppContinuesLikeSquishOnEveryType(GgufExport.Type type) {
+        Path file = dir.resolve("kjv-" + type.name().toLowerCase(Locale.ROOT) + ".gguf");
+        GgufExport.export(LLAMA, file, type);
+        List<String> llama;
+        try (LlamaModel m = load(file)) { llama = continuation(m); }
+        Greedy sq;
+        try (dev.squish.model.Model m = squishOnGgufWeights(file)) { sq = squishGreedy(m, 16); }
+        List<String> squish = new ArrayList<>();
+        for (int t : sq.tokens()) squish.add(decode(new int[]{t}, 0, 1));
+        System.out.println("llama.cpp " + type + ": " + PROMPT + String.join("", llama));
+        System.out.println("Squish    " + type + ": " + PROMPT + String.join("", squish));
+        int i = 0;
+        while (i < 16 && i < llama.size() && llama.get(i).equals(squish.get(i))) i++;
+        if (i == 16) return;
+        assertTrue(i < llama.size(), type + ": llama.cpp stopped after " + llama.size() + " tokens: " + llama);
+        System.out.printf("%s: llama.cpp and Squish diverge at token %d (llama.cpp [%s], Squish [%s]) where Squish's top-2 logit gap is %.4f%n",
+                type, i, llama.get(i), squish.get(i), sq.gaps()[i]);
+        assertTrue(sq.gaps()[i] < NEAR_TIE, type + ": divergence at token " + i + " with a clear Squish margin " + sq.gaps()[i]
+                + "\nllama.cpp: " + llama + "\nSquish:    " + squish);
     }
 
     @Test void llamaCppPredictionsMatchTheHuggingFaceLogits() {

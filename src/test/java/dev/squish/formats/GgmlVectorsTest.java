@@ -17,7 +17,8 @@ import static org.junit.jupiter.api.Assertions.*;
 /**
  * Bit-exactness against vectors produced by ggml's own compiled code (ggml-base's
  * {@code quantize_row_*_ref} and {@code dequantize_row_*}, llama.cpp commit c392e50, x86-64, the
- * flags llama.cpp's CMake build uses). The file {@code ggml-quants-vectors.bin.gz} holds 48
+ * flags llama.cpp's CMake build uses; IQ4_NL from {@code quantize_iq4_nl} with no importance
+ * matrix, the function llama-quantize calls). The file {@code ggml-quants-vectors.bin.gz} holds 48
  * super-blocks of 256 inputs in 24 kinds chosen to reach the quantizers' corners (all-zero blocks,
  * values below GROUP_MAX_EPS, all-positive and all-negative blocks, constant groups, exact
  * integers and halves, isolated spikes, tiny values whose scales underflow in half precision,
@@ -105,6 +106,8 @@ class GgmlVectorsTest {
     @Test void q4_K() throws IOException { check(GgmlType.Q4_K); }
     @Test void q5_K() throws IOException { check(GgmlType.Q5_K); }
     @Test void q6_K() throws IOException { check(GgmlType.Q6_K); }
+    /** IQ4_NL as llama-quantize writes it (quantize_iq4_nl with no importance matrix). */
+    @Test void iq4_nl() throws IOException { check(GgmlType.IQ4_NL); }
 
     @Test void vectorsCoverEveryWrittenBlockType() throws IOException {
         load();
