@@ -25,9 +25,12 @@ import java.util.SplittableRandom;
 public final class Bench {
     private Bench() {}
 
-    /** What to measure. reps = timed repetitions per measurement (median reported). */
+    /**
+     * What to measure. reps = timed repetitions per measurement (median reported); llamaBench = a
+     * llama.cpp {@code llama-bench} binary for the llama.cpp rows, or null.
+     */
     public record Options(List<BenchFormat> formats, int tokens, int prefill, int reps, boolean denseHead,
-                          boolean peer, long bandwidthBytes) {}
+                          boolean peer, long bandwidthBytes, java.nio.file.Path llamaBench) {}
 
     /** One line of the table. Speeds are tokens per second; NaN where not measured. */
     public record Row(String engine, String format, long weightBytes, double decodeTps, double prefillTps,
@@ -80,8 +83,11 @@ public final class Bench {
             }
         }
         if (o.peer()) rows.addAll(JlamaPeer.run(src, o, bwr, notes, log));
+        if (o.llamaBench() != null) rows.addAll(LlamaCppPeer.run(src.folder(), o.llamaBench(), o, threads, bwr, notes, log));
+        else notes.add(LlamaCppPeer.HOW_TO);
         Row dense = rows.stream().filter(r -> r.engine().equals("squish") && r.format().equals(BenchFormat.DENSE_F32.id)).findFirst().orElseThrow();
         rows.replaceAll(r -> r.withSpeedup(dense));
+        notes.addAll(LlamaCppPeer.ratios(rows));
         return new Result(src.name(), threads, bw / 1e9, bwr.cpu() / 1e9, o.tokens(), o.prefill(), o.reps(), o.denseHead(), rows, notes);
     }
 

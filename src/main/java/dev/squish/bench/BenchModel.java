@@ -86,6 +86,9 @@ public abstract class BenchModel implements AutoCloseable {
         return n;
     }
 
+    /** The model folder measured, or null for a synthetic model. */
+    public Path folder() { return this instanceof Folder f ? f.m.dir : null; }
+
     public static BenchModel synthetic(String name) { return new Synthetic(name); }
 
     public static BenchModel folder(Path dir) { return new Folder(Model.load(dir)); }

@@ -45,6 +45,7 @@ final class BenchCommand implements Callable<Integer> {
     @Option(names = "--no-peer", description = "Skip the Jlama rows.") boolean noPeer;
     @Option(names = "--quick", description = "Few tokens, one run, small bandwidth array: a smoke test, not a measurement.") boolean quick;
     @Option(names = "--json", description = "Print one JSON object on stdout.") boolean json;
+    @Option(names = "--llama-bench", paramLabel = "PATH", description = "A llama.cpp llama-bench binary: adds its rows for Squish's GGUF export (F32, Q8_0, Q4_0) of MODEL_DIR, with ratios.") Path llamaBench;
 
     @Override public Integer call() throws Exception {
         List<BenchFormat> fs = new ArrayList<>();
@@ -57,7 +58,7 @@ final class BenchCommand implements Callable<Integer> {
         int r = positive(reps, quick ? 1 : 3, "--reps");
         int th = positive(threads, Parallel.threads(), "--threads");
         if (source.synthetic != null) SyntheticWeights.shape(source.synthetic);   // validates the name
-        Bench.Options o = new Bench.Options(fs, t, p, r, denseHead, !noPeer, quick ? 64L << 20 : 1L << 30);
+        Bench.Options o = new Bench.Options(fs, t, p, r, denseHead, !noPeer, quick ? 64L << 20 : 1L << 30, llamaBench);
         PrintWriter err = spec.commandLine().getErr();
         Bench.Result res;
         try (BenchModel src = source.synthetic != null ? BenchModel.synthetic(source.synthetic) : BenchModel.folder(source.model)) {
@@ -84,14 +85,14 @@ final class BenchCommand implements Callable<Integer> {
         StringBuilder sb = new StringBuilder();
         sb.append(String.format("%s, %d threads, memory bandwidth %.1f GB/s (%.1f from CPU time); decode: %d tokens after an 8-token prompt, prefill: %d tokens; median of %d%s%n",
                 r.model(), r.threads(), r.bandwidthGBs(), r.bandwidthCpuGBs(), r.tokens(), r.prefill(), r.reps(), r.denseHead() ? "; head kept float32" : ""));
-        sb.append(String.format("%-8s %-15s %10s %12s %8s %10s %13s | %12s %8s %10s%n", "engine", "format", "weights MB", "decode tok/s", "speedup",
+        sb.append(String.format("%-9s %-15s %10s %12s %8s %10s %13s | %12s %8s %10s%n", "engine", "format", "weights MB", "decode tok/s", "speedup",
                 "% of bound", "prefill tok/s", "decode (cpu)", "speedup", "% of bound"));
         for (Bench.Row x : r.rows()) {
             // CPU-time columns are unmeasurable when a run is shorter than the CPU clock's tick (--quick): print "-"
             String cpu = Double.isFinite(x.decodeCpuTps())
                     ? String.format("%12.2f %7.2fx %9.0f%%", x.decodeCpuTps(), x.cpuSpeedup(), x.cpuPercentOfBound())
                     : String.format("%12s %8s %10s", "-", "-", "-");
-            sb.append(String.format("%-8s %-15s %10.1f %12.2f %7.2fx %9.0f%% %13.1f | %s%n", x.engine(), x.format(), x.weightBytes() / 1e6,
+            sb.append(String.format("%-9s %-15s %10.1f %12.2f %7.2fx %9.0f%% %13.1f | %s%n", x.engine(), x.format(), x.weightBytes() / 1e6,
                     x.decodeTps(), x.speedup(), x.percentOfBound(), x.prefillTps(), cpu));
         }
         for (String n : r.notes()) sb.append("note: ").append(n).append('\n');

@@ -3,13 +3,19 @@ package dev.squish.cli;
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
 import dev.squish.bench.BenchFormat;
+import dev.squish.Fixtures;
 import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
+
+import java.nio.file.Files;
+import java.nio.file.Path;
 
 import java.util.ArrayList;
 import java.util.List;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertTrue;
+import static org.junit.jupiter.api.Assumptions.assumeTrue;
 
 /** Smoke test of {@code squish bench}: the JSON shape and every row; no timing assertions. */
 class BenchCommandTest {
@@ -41,6 +47,81 @@ class BenchCommandTest {
     private static boolean notesMention(JsonNode j, String s) {
         for (JsonNode n : j.get("notes")) if (n.asText().contains(s)) return true;
         return false;
+    }
+
+    private static List<String> notes(JsonNode j) {
+        List<String> n = new ArrayList<>();
+        for (JsonNode x : j.get("notes")) n.add(x.asText());
+        return n;
+    }
+
+    private static List<String> rowsOf(JsonNode j, String engine) {
+        List<String> f = new ArrayList<>();
+        for (JsonNode row : j.get("rows")) if (row.get("engine").asText().equals(engine)) f.add(row.get("format").asText());
+        return f;
+    }
+
+    private static JsonNode benchTiny(String... extra) throws Exception {
+        List<String> args = new ArrayList<>(List.of("bench", Fixtures.LLAMA.toString(), "--quick", "--no-peer", "--formats", "int4-g128", "--json"));
+        args.addAll(List.of(extra));
+        CliTest.Run r = CliTest.run(args.toArray(String[]::new));
+        assertEquals(0, r.code(), r.err());
+        JsonNode j = new ObjectMapper().readTree(r.out());
+        assertEquals(List.of("dense-f32", "int4-g128"), rowsOf(j, "squish"), r.out());
+        return j;
+    }
+
+    /** Without the option a note says how to add the llama.cpp rows; a missing binary is a note and the Squish rows still print. */
+    @Test void llamaBenchMissingOrAbsent(@TempDir Path tmp) throws Exception {
+        JsonNode j = benchTiny();
+        assertTrue(notes(j).stream().anyMatch(n -> n.contains("add --llama-bench PATH")), notes(j).toString());
+        assertEquals(List.of(), rowsOf(j, "llama.cpp"));
+
+        Path missing = tmp.resolve("no-such-llama-bench");
+        j = benchTiny("--llama-bench", missing.toString());
+        assertTrue(notes(j).stream().anyMatch(n -> n.contains(missing + " is not an executable file")), notes(j).toString());
+        assertEquals(List.of(), rowsOf(j, "llama.cpp"));
+    }
+
+    /**
+     * A binary that fails is a note per type; one that prints llama-bench's JSON gives a row per
+     * type and the ratio notes. Both are shell scripts standing in for llama-bench (POSIX only).
+     */
+    @Test void llamaBenchFailingAndParsed(@TempDir Path tmp) throws Exception {
+        assumeTrue(Files.isExecutable(Path.of("/bin/sh")), "needs /bin/sh");
+        Path failing = tmp.resolve("failing.sh");
+        Files.writeString(failing, "#!/bin/sh\necho 'error: unknown model architecture' >&2\nexit 3\n");
+        failing.toFile().setExecutable(true);
+        JsonNode j = benchTiny("--llama-bench", failing.toString());
+        assertEquals(List.of(), rowsOf(j, "llama.cpp"));
+        for (String t : List.of("F32", "Q8_0", "Q4_0"))
+            assertTrue(notes(j).stream().anyMatch(n -> n.startsWith("llama.cpp " + t + ": failed") && n.contains("exited with 3")
+                    && n.contains("unknown model architecture")), notes(j).toString());
+
+        // the fake checks that it was given a GGUF file and the bench's settings, then answers like llama-bench -o json
+        Path fake = tmp.resolve("fake.sh");
+        Files.writeString(fake, """
+                #!/bin/sh
+                [ "$1" = "-m" ] && head -c 4 "$2" | grep -q GGUF || { echo "not a gguf: $2" >&2; exit 1; }
+                [ "$3 $5 $7 $9" = "-t -p -n -r" ] || { echo "unexpected arguments: $*" >&2; exit 1; }
+                echo '[{"model_size": 1000000, "n_prompt": 16, "n_gen": 0, "avg_ts": 200.0},'
+                echo ' {"model_size": 1000000, "n_prompt": 0, "n_gen": 4, "avg_ts": 50.0}]'
+                """);
+        fake.toFile().setExecutable(true);
+        j = benchTiny("--llama-bench", fake.toString());
+        assertEquals(List.of("F32", "Q8_0", "Q4_0"), rowsOf(j, "llama.cpp"), j.toString());
+        for (JsonNode row : j.get("rows"))
+            if (row.get("engine").asText().equals("llama.cpp")) {
+                assertEquals(50.0, row.get("decode_tokens_per_s").asDouble(), 1e-9);
+                assertEquals(200.0, row.get("prefill_tokens_per_s").asDouble(), 1e-9);
+                assertEquals(1000000, row.get("weight_bytes").asLong());
+            }
+        double int4 = 0;
+        for (JsonNode row : j.get("rows"))
+            if (row.get("format").asText().equals("int4-g128")) int4 = row.get("decode_tokens_per_s").asDouble();
+        String want = String.format("squish int4-g128 / llama.cpp Q4_0: decode %.2fx", int4 / 50.0);
+        assertTrue(notes(j).stream().anyMatch(n -> n.startsWith(want)), want + " in " + notes(j));
+        assertTrue(notes(j).stream().noneMatch(n -> n.contains("add --llama-bench")), notes(j).toString());
     }
 
     @Test void badInputsAreOneLineErrors() {
