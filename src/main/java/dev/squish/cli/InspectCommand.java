@@ -47,7 +47,7 @@ final class InspectCommand implements Callable<Integer> {
             if (json) {
                 Map<String, Object> o = new LinkedHashMap<>();
                 o.put("model_type", c.modelType());
-                o.put("layers", c.layers());
+                o.put("layers", m.blocks.size());
                 o.put("hidden", m.width());
                 o.put("heads", c.heads());
                 o.put("kv_heads", c.kvHeads());
@@ -63,12 +63,22 @@ final class InspectCommand implements Callable<Integer> {
                     mats.add(x);
                 }
                 o.put("matrices", mats);
+                // Per-block shapes: after structured pruning (FLAP) blocks may differ in heads and MLP width.
+                List<Map<String, Object>> blocks = new ArrayList<>();
+                for (Block b : m.blocks) {
+                    var s = m.arch.shape(b);
+                    Map<String, Object> x = new LinkedHashMap<>();
+                    x.put("block", b.index); x.put("heads", s.heads()); x.put("kv_heads", s.kvHeads()); x.put("intermediate", s.intermediate());
+                    x.put("parameters", b.parameters());
+                    blocks.add(x);
+                }
+                o.put("blocks", blocks);
                 out.println(Common.json(o));
                 return 0;
             }
             out.printf("model      %s (%s)%n", model, c.modelType());
             out.printf("shape      %d layers, hidden %d, %d heads, %d key/value heads, head dim %d, intermediate %d, vocab %d, context %d%n",
-                    c.layers(), m.width(), c.heads(), c.kvHeads(), c.headDim(), c.intermediate(), c.vocab(), m.maxPositions());
+                    m.blocks.size(), m.width(), c.heads(), c.kvHeads(), c.headDim(), c.intermediate(), c.vocab(), m.maxPositions());
             out.printf("params     %,d (%s head)%n", m.parameters(), m.tiedHead ? "tied" : "untied");
             out.printf("weights    %,d bytes in memory formats; dtypes on disk: %s%n", m.bytes(), dtypes);
             out.printf("%n%-40s %-14s %-11s %12s %9s %12s%n", "matrix", "format", "shape", "params", "sparsity", "bytes");

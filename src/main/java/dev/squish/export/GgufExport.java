@@ -98,23 +98,33 @@ public final class GgufExport {
     /** Exports {@code modelDir} to {@code out} with 2-D weights stored as {@code type}. */
     public static Result export(Path modelDir, Path out, Type type) {
         ModelConfig cfg = ModelConfig.load(modelDir);
-        if (cfg.family() != ModelConfig.Family.LLAMA || cfg.modelType().equals("qwen2") || cfg.attentionBias() || cfg.mlpBias())
-            throw new SquishException(modelDir + ": GGUF export supports Llama-architecture models without biases (llama, mistral); this is " + cfg.modelType());
+        if (cfg.family() != ModelConfig.Family.LLAMA || cfg.modelType().equals("qwen2"))
+            throw new SquishException(modelDir + ": GGUF export supports Llama-architecture models (llama, mistral); this is " + cfg.modelType());
         Vocab vocab = Vocab.load(modelDir, cfg);
         try (SafeTensors st = SafeTensors.open(modelDir)) {
             if (st.metadata().containsKey("squish.reshaped"))
                 throw new SquishException(modelDir + ": a sliced model (SliceGPT) has shortcut rotations and narrower blocks that GGUF's llama architecture cannot express; export the model before slicing");
+            // Blocks of different shapes (FLAP's adaptive structure): llama.cpp's "deci" architecture
+            // (Llama with per-layer head counts and MLP widths, as convert_hf_to_gguf.py writes for
+            // DeciLM / Nemotron-51B) takes per-layer arrays; same tensors and rotary layout as llama.
+            List<dev.squish.model.Architecture.LayerShape> shapes = dev.squish.model.Model.layerShapes(st, cfg);
+            String arch = shapes == null ? "llama" : "deci";
             GgufWriter w = new GgufWriter(out);
-            String arch = "llama";
             w.put("general.architecture", GgufValue.string(arch));
             w.put("general.name", GgufValue.string(modelDir.toAbsolutePath().normalize().getFileName().toString()));
             w.put(arch + ".vocab_size", GgufValue.u32(cfg.vocab()));
             w.put(arch + ".context_length", GgufValue.u32(cfg.maxPositions()));
             w.put(arch + ".embedding_length", GgufValue.u32(cfg.hidden()));
             w.put(arch + ".block_count", GgufValue.u32(cfg.layers()));
-            w.put(arch + ".feed_forward_length", GgufValue.u32(cfg.intermediate()));
-            w.put(arch + ".attention.head_count", GgufValue.u32(cfg.heads()));
-            w.put(arch + ".attention.head_count_kv", GgufValue.u32(cfg.kvHeads()));
+            if (shapes == null) {
+                w.put(arch + ".feed_forward_length", GgufValue.u32(cfg.intermediate()));
+                w.put(arch + ".attention.head_count", GgufValue.u32(cfg.heads()));
+                w.put(arch + ".attention.head_count_kv", GgufValue.u32(cfg.kvHeads()));
+            } else {
+                w.put(arch + ".feed_forward_length", GgufValue.i32s(shapes.stream().mapToInt(x -> x.intermediate()).toArray()));
+                w.put(arch + ".attention.head_count", GgufValue.i32s(shapes.stream().mapToInt(x -> x.heads()).toArray()));
+                w.put(arch + ".attention.head_count_kv", GgufValue.i32s(shapes.stream().mapToInt(x -> x.kvHeads()).toArray()));
+            }
             w.put(arch + ".attention.key_length", GgufValue.u32(cfg.headDim()));
             w.put(arch + ".attention.value_length", GgufValue.u32(cfg.headDim()));
             w.put(arch + ".rope.freq_base", GgufValue.f32((float) cfg.ropeTheta()));
@@ -131,15 +141,28 @@ public final class GgufExport {
             for (int l = 0; l < cfg.layers(); l++) {
                 String p = "model.layers." + l + ".", b = "blk." + l + ".";
                 add1d(w, st, b + "attn_norm.weight", p + "input_layernorm.weight", h);
-                int heads = cfg.heads(), kv = cfg.kvHeads(), hd = cfg.headDim();
-                add2d(w, st, b + "attn_q.weight", p + "self_attn.q_proj", cfg.qDim(), h, type, false, fallbacks, v -> permuteRows(v, heads, hd, h));
-                add2d(w, st, b + "attn_k.weight", p + "self_attn.k_proj", cfg.kvDim(), h, type, false, fallbacks, v -> permuteRows(v, kv, hd, h));
-                add2d(w, st, b + "attn_v.weight", p + "self_attn.v_proj", cfg.kvDim(), h, type, false, fallbacks, null);
-                add2d(w, st, b + "attn_output.weight", p + "self_attn.o_proj", h, cfg.qDim(), type, false, fallbacks, null);
+                int hd = cfg.headDim();
+                int heads = shapes == null ? cfg.heads() : shapes.get(l).heads(), kv = shapes == null ? cfg.kvHeads() : shapes.get(l).kvHeads();
+                int ff = shapes == null ? cfg.intermediate() : shapes.get(l).intermediate();
+                add2d(w, st, b + "attn_q.weight", p + "self_attn.q_proj", heads * hd, h, type, false, fallbacks, v -> permuteRows(v, heads, hd, h));
+                add2d(w, st, b + "attn_k.weight", p + "self_attn.k_proj", kv * hd, h, type, false, fallbacks, v -> permuteRows(v, kv, hd, h));
+                add2d(w, st, b + "attn_v.weight", p + "self_attn.v_proj", kv * hd, h, type, false, fallbacks, null);
+                add2d(w, st, b + "attn_output.weight", p + "self_attn.o_proj", h, heads * hd, type, false, fallbacks, null);
                 add1d(w, st, b + "ffn_norm.weight", p + "post_attention_layernorm.weight", h);
-                add2d(w, st, b + "ffn_gate.weight", p + "mlp.gate_proj", cfg.intermediate(), h, type, false, fallbacks, null);
-                add2d(w, st, b + "ffn_up.weight", p + "mlp.up_proj", cfg.intermediate(), h, type, false, fallbacks, null);
-                add2d(w, st, b + "ffn_down.weight", p + "mlp.down_proj", h, cfg.intermediate(), type, false, fallbacks, null);
+                add2d(w, st, b + "ffn_gate.weight", p + "mlp.gate_proj", ff, h, type, false, fallbacks, null);
+                add2d(w, st, b + "ffn_up.weight", p + "mlp.up_proj", ff, h, type, false, fallbacks, null);
+                add2d(w, st, b + "ffn_down.weight", p + "mlp.down_proj", h, ff, type, false, fallbacks, null);
+                // Biases (qwen2-style q/k/v, or the o_proj / down_proj biases that FLAP's compensation
+                // adds), F32 like every 1-D tensor. llama.cpp's loader declares q/k/v biases as
+                // n_embd / n_embd_gqa wide, so an all-zero one (written by the dense checkpoint to
+                // satisfy transformers' attention_bias) is left out rather than risk a shape it refuses.
+                addBias(w, st, b + "attn_q.bias", p + "self_attn.q_proj.bias", heads * hd, v -> permuteRows(v, heads, hd, 1));
+                addBias(w, st, b + "attn_k.bias", p + "self_attn.k_proj.bias", kv * hd, v -> permuteRows(v, kv, hd, 1));
+                addBias(w, st, b + "attn_v.bias", p + "self_attn.v_proj.bias", kv * hd, null);
+                addBias(w, st, b + "attn_output.bias", p + "self_attn.o_proj.bias", h, null);
+                addBias(w, st, b + "ffn_gate.bias", p + "mlp.gate_proj.bias", ff, null);
+                addBias(w, st, b + "ffn_up.bias", p + "mlp.up_proj.bias", ff, null);
+                addBias(w, st, b + "ffn_down.bias", p + "mlp.down_proj.bias", h, null);
             }
             add1d(w, st, "output_norm.weight", "model.norm.weight", h);
             if (!tied) add2d(w, st, "output.weight", "lm_head", cfg.vocab(), h, type, true, fallbacks, null);
@@ -159,6 +182,19 @@ public final class GgufExport {
         if (t.rank() != 1 || t.dim(0) != n)
             throw new SquishException(t.file() + ": tensor " + hf + " has shape " + java.util.Arrays.toString(t.shape()) + ", expected [" + n + "]");
         w.addTensor(name, new long[]{n}, GgmlType.F32, t::toFloatArray);
+    }
+
+    private static void addBias(GgufWriter w, SafeTensors st, String name, String hf, int n, java.util.function.UnaryOperator<float[]> transform) {
+        TensorInfo t = st.getOrNull(hf);
+        if (t == null) return;
+        if (t.rank() != 1 || t.dim(0) != n)
+            throw new SquishException(t.file() + ": tensor " + hf + " has shape " + java.util.Arrays.toString(t.shape()) + ", expected [" + n + "]");
+        float[] v = t.toFloatArray();
+        boolean zero = true;
+        for (float x : v) zero &= x == 0f;
+        if (zero) return;
+        float[] out = transform == null ? v : transform.apply(v);
+        w.addTensor(name, new long[]{n}, GgmlType.F32, () -> out);
     }
 
     private static void add2d(GgufWriter w, SafeTensors st, String name, String prefix, int rows, int cols, Type type, boolean head,

@@ -3,8 +3,11 @@ package dev.squish.export;
 import dev.squish.SquishException;
 import dev.squish.formats.SafeTensors;
 import dev.squish.formats.SafeTensorsWriter;
+import dev.squish.model.Architecture;
 import dev.squish.model.Block;
+import dev.squish.model.Llama;
 import dev.squish.model.Model;
+import dev.squish.model.Structure;
 import dev.squish.weights.DenseLinear;
 import dev.squish.weights.Linear;
 
@@ -181,12 +184,14 @@ public final class ModelWriter {
         private final SafeTensorsWriter w;
         private final boolean release;
         private final java.util.Set<Integer> written = new java.util.HashSet<>();
+        private final Path file;
 
         public Streaming(Model m, Path file, Map<String, String> metadata) { this(m, file, metadata, true); }
 
         Streaming(Model m, Path file, Map<String, String> metadata, boolean release) {
             this.m = m;
             this.release = release;
+            this.file = file;
             w = new SafeTensorsWriter(file);
             w.metadata("format", "pt");
             w.metadata("squish.version", "1");
@@ -202,10 +207,16 @@ public final class ModelWriter {
             if (release) b.linears.replaceAll((name, l) -> new Released(l.rows(), l.cols(), l.bytes(), l.parameters(), l.format()));
         }
 
-        /** Adds the globals and unwritten blocks and completes the file. */
+        /**
+         * Adds the globals and unwritten blocks and completes the file; rewrites the folder's
+         * config.json when blocks were removed or reshaped (see {@link #config}).
+         */
         public void finish() {
             // Known only now: SliceGPT changes widths and adds shortcut linears while compressing.
             if (reshaped(m)) w.metadata("squish.reshaped", "1");
+            Shapes s = shapes(m);
+            if (!s.plain()) w.metadata(Model.LAYER_SHAPES, s.json());
+            if (file.getParent() != null && Files.isRegularFile(file.getParent().resolve("config.json"))) writeConfig(m, file.getParent());
             writeGlobals(m, w);
             for (Block b : m.blocks) block(b);
             if (!m.tiedHead) m.head.write(m.arch.headName().replace(".weight", ""), w);
@@ -240,12 +251,103 @@ public final class ModelWriter {
     }
 
     /**
+     * What the blocks' shapes allow: {@code plain} when a config.json can describe every block
+     * (all blocks share one shape, and any bias the blocks carry is one the family's config can
+     * switch on); otherwise {@code why} says what stands in the way, and the per-layer shapes go
+     * into Squish's file ({@link Model#LAYER_SHAPES}).
+     */
+    public record Shapes(List<Architecture.LayerShape> layers, boolean attentionBias, boolean mlpBias, String why) {
+        public boolean plain() { return why == null; }
+
+        String json() {
+            StringBuilder b = new StringBuilder("[");
+            for (var s : layers) b.append(b.length() > 1 ? "," : "").append('[').append(s.heads()).append(',').append(s.kvHeads()).append(',').append(s.intermediate()).append(']');
+            return b.append(']').toString();
+        }
+    }
+
+    public static Shapes shapes(Model m) {
+        List<Architecture.LayerShape> layers = Structure.shapes(m);
+        boolean attn = false, mlp = false;
+        if (m.arch instanceof Llama)
+            for (Block b : m.blocks) {
+                for (String v : Llama.ATTENTION_BIASES) attn |= b.vector(v) != null;
+                for (String v : Llama.MLP_BIASES) mlp |= b.vector(v) != null;
+            }
+        String why = null;
+        if (!Structure.uniform(layers)) {
+            int i = 1;
+            while (layers.get(i).equals(layers.get(0))) i++;
+            why = "its blocks differ in shape (block 0: " + describe(layers.get(0)) + "; block " + i + ": " + describe(layers.get(i))
+                    + ") and a config.json holds one shape for all layers";
+        } else if (m.arch instanceof Llama && !m.config.modelType().equals("llama")
+                && ((mlp && !m.config.mlpBias()) || (attn && !m.config.attentionBias()) || (attn && m.config.modelType().equals("qwen2")))) {
+            why = "its blocks carry biases (from structured pruning) that transformers' " + m.config.modelType() + " architecture has no setting for";
+        }
+        return new Shapes(layers, attn, mlp, why);
+    }
+
+    private static String describe(Architecture.LayerShape s) {
+        return s.heads() + " heads, " + s.kvHeads() + " key/value heads, MLP width " + s.intermediate();
+    }
+
+    /**
+     * config.json for the model as it now is: the input's, with the layer count, and for a model
+     * whose blocks share one shape the heads, key/value heads, MLP width (and {@code head_dim},
+     * which transformers would otherwise derive from the new head count) and the bias flags set to
+     * what the blocks hold. Where the blocks differ the shape keys stay as in the input and the
+     * per-layer shapes live in Squish's file.
+     */
+    public static com.fasterxml.jackson.databind.node.ObjectNode config(Model m) {
+        var j = m.config.json().deepCopy();
+        List<String> keys = m.arch.configKeys();
+        j.put(keys.get(0), m.blocks.size());
+        Shapes s = shapes(m);
+        if (s.plain() && !s.layers().isEmpty()) {
+            Architecture.LayerShape l = s.layers().get(0);
+            if (m.arch instanceof Llama) {
+                if (l.heads() != m.config.heads() || l.kvHeads() != m.config.kvHeads()) {
+                    j.put(keys.get(1), l.heads());
+                    j.put(keys.get(2), l.kvHeads());
+                    j.put("head_dim", m.config.headDim());
+                }
+                if (s.attentionBias() && !m.config.attentionBias()) j.put("attention_bias", true);
+                if (s.mlpBias() && !m.config.mlpBias()) j.put("mlp_bias", true);
+            }
+            if (l.intermediate() != m.config.intermediate()) j.put(keys.get(3), l.intermediate());
+        }
+        return j;
+    }
+
+    /** Writes {@link #config} into dir/config.json when it differs from the input's. */
+    public static void writeConfig(Model m, Path dir) {
+        var j = config(m);
+        if (j.equals(m.config.json())) return;
+        try {
+            Files.writeString(dir.resolve("config.json"), dev.squish.formats.SafeTensors.JSON.writerWithDefaultPrettyPrinter().writeValueAsString(j) + "\n");
+        } catch (IOException e) {
+            throw new SquishException(dir.resolve("config.json") + ": cannot write (" + e.getMessage() + ")");
+        }
+    }
+
+    /**
      * Plain Hugging Face tensors (float32, original names and layouts: GPT-2's Conv1D weights are
-     * transposed back to [in, out]); compressed matrices are expanded (zeros kept as zeros).
+     * transposed back to [in, out]); compressed matrices are expanded (zeros kept as zeros). Biases
+     * that the config switches on but a block lacks (FLAP adds only o_proj / down_proj biases;
+     * transformers' {@code attention_bias} covers q, k, v and o) are written as zeros.
      */
     public static void writeDense(Model m, Path file) {
         if (reshaped(m))
             throw new SquishException("--dense: this model's shapes were changed (SliceGPT) and cannot be written as a plain Hugging Face checkpoint");
+        Shapes shapes = shapes(m);
+        if (!shapes.plain())
+            throw new SquishException("--dense: no plain Hugging Face checkpoint can hold this model: " + shapes.why()
+                    + "; Squish's own folder (squish.safetensors) records the per-layer shapes and Squish runs it");
+        List<String> zeroBiases = new java.util.ArrayList<>();
+        if (m.arch instanceof Llama && m.config.modelType().equals("llama")) {
+            if (shapes.attentionBias() || m.config.attentionBias()) zeroBiases.addAll(Llama.ATTENTION_BIASES);
+            if (shapes.mlpBias() || m.config.mlpBias()) zeroBiases.addAll(Llama.MLP_BIASES);
+        }
         try (SafeTensorsWriter w = new SafeTensorsWriter(file)) {
             w.metadata("format", "pt");
             writeGlobals(m, w);
@@ -259,6 +361,11 @@ public final class ModelWriter {
                     else w.addF32(p + e.getKey() + ".weight", new long[]{l.rows(), l.cols()}, d);
                 }
                 for (var e : b.vectors.entrySet()) w.addF32(p + e.getKey(), new long[]{e.getValue().length}, e.getValue());
+                for (String z : zeroBiases) {
+                    if (b.vector(z) != null) continue;
+                    int rows = b.linear(z.substring(0, z.length() - ".bias".length())).rows();
+                    w.addF32(p + z, new long[]{rows}, new float[rows]);
+                }
             }
             if (!m.tiedHead) {
                 Linear h = m.head;

@@ -3,6 +3,7 @@ package dev.squish.model;
 import dev.squish.formats.ModelConfig;
 
 import java.util.List;
+import java.util.Map;
 
 /**
  * What differs between model families: tensor names, which vectors a block has, and the block's
@@ -53,4 +54,51 @@ public abstract class Architecture {
 
     /** The final norm over [n, width]. */
     public abstract void finalNorm(Model m, float[] x, int n);
+
+    /**
+     * Dimensions of a block that structured pruning must remove together, as data: one unit of the
+     * coupling is {@code rows.get(l)} consecutive output rows of each linear l in {@code rows}
+     * (with the same entries of its bias, when the block has one) and {@code cols.get(l)}
+     * consecutive input columns of each linear l in {@code cols}. For the Llama family the
+     * attention unit is one key/value group (its query heads, its key and value head, and the
+     * matching o_proj columns: a query head cannot go without the key/value head it reads, and a
+     * key/value head is shared by its whole group under grouped-query attention); the MLP unit is
+     * one channel (a row of gate_proj and up_proj, a column of down_proj).
+     *
+     * @param output the linear whose output the removed units no longer reach (o_proj, down_proj):
+     *               where FLAP compensates with a bias
+     */
+    public record Coupling(String name, Map<String, Integer> rows, Map<String, Integer> cols, String output) {
+        /** Units the block currently has. */
+        public int units(Block b) {
+            var e = rows.entrySet().iterator().next();
+            return b.linear(e.getKey()).rows() / e.getValue();
+        }
+
+        /** Weights (and biases) one unit holds in block b: what removing it saves. */
+        public long unitParameters(Block b) {
+            long n = 0;
+            for (var e : rows.entrySet()) {
+                n += (long) e.getValue() * b.linear(e.getKey()).cols();
+                if (b.vector(e.getKey() + ".bias") != null) n += e.getValue();
+            }
+            for (var e : cols.entrySet()) n += (long) e.getValue() * b.linear(e.getKey()).rows();
+            return n;
+        }
+
+        /** Input columns of the {@link #output} linear per unit. */
+        public int outputColumns() { return cols.get(output); }
+    }
+
+    /** The couplings of this family, empty when it has none that structured pruning supports (GPT-2's fused QKV). */
+    public List<Coupling> couplings() { return List.of(); }
+
+    /** The shape of one block: query heads, key/value heads, MLP width (what a plain config holds per model). */
+    public record LayerShape(int heads, int kvHeads, int intermediate) {}
+
+    /** Block b's shape as its weights give it. */
+    public LayerShape shape(Block b) { return new LayerShape(config.heads(), config.kvHeads(), config.intermediate()); }
+
+    /** The config.json keys for the layer count, query heads, key/value heads and MLP width, in that order. */
+    public List<String> configKeys() { return List.of("num_hidden_layers", "num_attention_heads", "num_key_value_heads", "intermediate_size"); }
 }

@@ -34,6 +34,8 @@ public final class Gpt2 extends Architecture {
     @Override public String finalNormBiasName() { return root + "ln_f.bias"; }
     @Override public String headName() { return "lm_head.weight"; }
 
+    @Override public List<String> configKeys() { return List.of("n_layer", "n_head", "n_head", "n_inner"); }
+
     @Override public int kvDim(Block b) { return b.linear("attn.c_attn").rows() / 3; }
 
     @Override public float[] forwardBlock(Block b, float[] x, int n, int pos0, KVCache cache, LinearObserver obs) {

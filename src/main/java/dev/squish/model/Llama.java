@@ -5,6 +5,7 @@ import dev.squish.weights.Linear;
 
 import java.util.ArrayList;
 import java.util.List;
+import java.util.Map;
 
 /**
  * The Llama family (llama, mistral, qwen2): RMSNorm, rotary positions (rotate-half layout),
@@ -41,13 +42,45 @@ public final class Llama extends Architecture {
         return v;
     }
 
-    @Override public List<String> optionalVectors() { return List.of("self_attn.o_proj.bias"); }
+    /**
+     * Biases a block may carry beyond what config.json asks for: structured pruning (FLAP) adds an
+     * o_proj / down_proj bias that compensates for removed heads and channels; Squish's folder
+     * stores only the biases that exist, and a plain checkpoint written for transformers fills the
+     * rest of the family with zeros ({@code attention_bias} / {@code mlp_bias} are all-or-nothing there).
+     */
+    @Override public List<String> optionalVectors() {
+        return List.of("self_attn.q_proj.bias", "self_attn.k_proj.bias", "self_attn.v_proj.bias", "self_attn.o_proj.bias",
+                "mlp.gate_proj.bias", "mlp.up_proj.bias", "mlp.down_proj.bias");
+    }
+
+    /** The biases that {@code attention_bias} (q, k, v, o) and {@code mlp_bias} (gate, up, down) switch on in transformers' Llama. */
+    public static final List<String> ATTENTION_BIASES = List.of("self_attn.q_proj.bias", "self_attn.k_proj.bias", "self_attn.v_proj.bias", "self_attn.o_proj.bias");
+    public static final List<String> MLP_BIASES = List.of("mlp.gate_proj.bias", "mlp.up_proj.bias", "mlp.down_proj.bias");
 
     @Override public String embedName() { return "model.embed_tokens.weight"; }
     @Override public String finalNormName() { return "model.norm.weight"; }
     @Override public String headName() { return "lm_head.weight"; }
 
     @Override public int kvDim(Block b) { return b.linear("self_attn.k_proj").rows(); }
+
+    @Override public List<Coupling> couplings() {
+        int hd = config.headDim(), group = config.heads() / config.kvHeads();
+        // LinkedHashMap order (Map.of has none): the first row entry defines the unit count.
+        Map<String, Integer> attnRows = new java.util.LinkedHashMap<>();
+        attnRows.put("self_attn.q_proj", group * hd);
+        attnRows.put("self_attn.k_proj", hd);
+        attnRows.put("self_attn.v_proj", hd);
+        Map<String, Integer> mlpRows = new java.util.LinkedHashMap<>();
+        mlpRows.put("mlp.gate_proj", 1);
+        mlpRows.put("mlp.up_proj", 1);
+        return List.of(new Coupling("attention", attnRows, Map.of("self_attn.o_proj", group * hd), "self_attn.o_proj"),
+                new Coupling("mlp", mlpRows, Map.of("mlp.down_proj", 1), "mlp.down_proj"));
+    }
+
+    @Override public LayerShape shape(Block b) {
+        int hd = config.headDim();
+        return new LayerShape(b.linear("self_attn.q_proj").rows() / hd, b.linear("self_attn.k_proj").rows() / hd, b.linear("mlp.gate_proj").rows());
+    }
 
     @Override public float[] forwardBlock(Block b, float[] x, int n, int pos0, KVCache cache, LinearObserver obs) {
         int d = b.linear("self_attn.q_proj").cols();

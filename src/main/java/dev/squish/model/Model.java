@@ -75,7 +75,8 @@ public final class Model implements AutoCloseable {
     private void loadWeights() {
         boolean reshaped = weights.metadata().containsKey("squish.reshaped");
         // Squish's own files store every linear as [out, in]; only plain GPT-2 checkpoints are transposed.
-        boolean transposed = arch.transposedLinears() && !weights.metadata().containsKey("squish.version");
+        boolean squishFile = weights.metadata().containsKey("squish.version");
+        boolean transposed = arch.transposedLinears() && !squishFile;
         embed = WeightFormats.readDense(weights, arch.embedName(), false);
         if (embed.rows() != config.vocab())
             throw new SquishException(where(arch.embedName()) + ": embedding has " + embed.rows() + " rows but config.json vocab_size is " + config.vocab());
@@ -83,19 +84,28 @@ public final class Model implements AutoCloseable {
         if (!reshaped && width != config.hidden())
             throw new SquishException(where(arch.embedName()) + ": embedding width " + width + " but config.json hidden size is " + config.hidden());
         if (arch.positionName() != null) positions = WeightFormats.readDense(weights, arch.positionName(), false);
+        List<Architecture.LayerShape> shapes = layerShapes();
         for (int i = 0; i < config.layers(); i++) {
+            Architecture.LayerShape shape = shapes != null ? shapes.get(i)
+                    : new Architecture.LayerShape(config.heads(), config.kvHeads(), config.intermediate());
             Block b = new Block(i);
             String p = arch.blockPrefix(i);
             for (String l : arch.linearNames()) {
                 Linear lin = WeightFormats.read(weights, p + l, transposed);
-                if (!reshaped) checkShape(p + l, lin);
+                if (!reshaped) checkShape(p + l, lin, shape);
                 b.linears.put(l, lin);
             }
             for (String extra : List.of("attn_shortcut", "mlp_shortcut"))
                 if (weights.metadata().containsKey(WeightFormats.META_PREFIX + p + extra) || weights.has(p + extra + ".weight"))
                     b.linears.put(extra, WeightFormats.read(weights, p + extra, false));
-            for (String v : arch.requiredVectors()) b.vectors.put(v, vector(p + v, b.linears));
-            for (String v : arch.optionalVectors()) if (weights.has(p + v)) b.vectors.put(v, vector(p + v, b.linears));
+            for (String v : arch.requiredVectors()) {
+                // Squish's own file stores only the biases a block has: after structured pruning the
+                // config may switch a bias family on (attention_bias) for the o_proj bias FLAP adds,
+                // while q/k/v have none; a missing bias there means zeros.
+                if (squishFile && v.endsWith(".bias") && !weights.has(p + v)) continue;
+                b.vectors.put(v, vector(p + v, b.linears));
+            }
+            for (String v : arch.optionalVectors()) if (!b.vectors.containsKey(v) && weights.has(p + v)) b.vectors.put(v, vector(p + v, b.linears));
             blocks.add(b);
         }
         finalNorm = weights.get(arch.finalNormName()).toFloatArray();
@@ -122,26 +132,54 @@ public final class Model implements AutoCloseable {
         return t.toFloatArray();
     }
 
-    private void checkShape(String name, Linear l) {
-        int[] e = expectedShape(name.substring(name.lastIndexOf('.', name.lastIndexOf('.') - 1) + 1));
+    /** Metadata key of the per-layer shapes of a model whose layers differ (structured pruning); see {@link #layerShapes}. */
+    public static final String LAYER_SHAPES = "squish.layer_shapes";
+
+    /**
+     * The per-layer shapes recorded by Squish for a model whose blocks differ in heads or MLP width
+     * (which no plain config.json can hold): a JSON list of {@code [heads, kv_heads, intermediate]},
+     * one per layer; null when the file has none (every layer follows config.json).
+     */
+    private List<Architecture.LayerShape> layerShapes() {
+        return layerShapes(weights, config);
+    }
+
+    /** The per-layer shapes recorded in a Squish file (see {@link #LAYER_SHAPES}), or null. */
+    public static List<Architecture.LayerShape> layerShapes(SafeTensors weights, ModelConfig config) {
+        String s = weights.metadata().get(LAYER_SHAPES);
+        if (s == null) return null;
+        List<Architecture.LayerShape> out = new ArrayList<>();
+        try {
+            var node = SafeTensors.JSON.readTree(s);
+            for (var e : node) out.add(new Architecture.LayerShape(e.get(0).asInt(), e.get(1).asInt(), e.get(2).asInt()));
+        } catch (java.io.IOException | RuntimeException e) {
+            throw new SquishException(weights.files().get(0) + ": malformed " + LAYER_SHAPES + " metadata: " + s);
+        }
+        if (out.size() != config.layers())
+            throw new SquishException(weights.files().get(0) + ": " + LAYER_SHAPES + " lists " + out.size() + " layers but config.json has " + config.layers());
+        return out;
+    }
+
+    private void checkShape(String name, Linear l, Architecture.LayerShape shape) {
+        int[] e = expectedShape(name.substring(name.lastIndexOf('.', name.lastIndexOf('.') - 1) + 1), shape);
         if (e != null && (l.rows() != e[0] || l.cols() != e[1]))
             throw new SquishException(where(name + ".weight") + ": tensor " + name + ".weight is " + l.rows() + "x" + l.cols()
                     + " (as [out, in]) but config.json implies " + e[0] + "x" + e[1]);
     }
 
-    private int[] expectedShape(String local) {
+    private int[] expectedShape(String local, Architecture.LayerShape s) {
         ModelConfig c = config;
-        int h = c.hidden();
+        int h = c.hidden(), q = s.heads() * c.headDim(), kv = s.kvHeads() * c.headDim(), f = s.intermediate();
         return switch (local) {
-            case "self_attn.q_proj" -> new int[]{c.qDim(), h};
-            case "self_attn.k_proj", "self_attn.v_proj" -> new int[]{c.kvDim(), h};
-            case "self_attn.o_proj" -> new int[]{h, c.qDim()};
-            case "mlp.gate_proj", "mlp.up_proj" -> new int[]{c.intermediate(), h};
-            case "mlp.down_proj" -> new int[]{h, c.intermediate()};
+            case "self_attn.q_proj" -> new int[]{q, h};
+            case "self_attn.k_proj", "self_attn.v_proj" -> new int[]{kv, h};
+            case "self_attn.o_proj" -> new int[]{h, q};
+            case "mlp.gate_proj", "mlp.up_proj" -> new int[]{f, h};
+            case "mlp.down_proj" -> new int[]{h, f};
             case "attn.c_attn" -> new int[]{3 * h, h};
             case "attn.c_proj" -> new int[]{h, h};
-            case "mlp.c_fc" -> new int[]{c.intermediate(), h};
-            case "mlp.c_proj" -> new int[]{h, c.intermediate()};
+            case "mlp.c_fc" -> new int[]{f, h};
+            case "mlp.c_proj" -> new int[]{h, f};
             default -> null;
         };
     }
