@@ -11,7 +11,7 @@ import static com.tngtech.archunit.library.dependencies.SlicesRuleDefinition.sli
 
 /**
  * The package flow of docs/architecture.md, checked on the compiled product classes (not the tests):
- * util, formats -> weights -> model -> calibration -> methods -> eval / export -> bench -> cli.
+ * util, formats -> weights -> model -> calibration -> methods -> recipe, eval / export -> bench -> cli.
  * Each rule fails with the offending class and dependency if someone adds an import against the flow.
  */
 class ArchitectureTest {
@@ -45,6 +45,12 @@ class ArchitectureTest {
         noClasses().that().resideInAnyPackage("dev.squish.calibration..", "dev.squish.methods..")
                 .should().dependOnClassesThat().resideInAnyPackage("dev.squish.eval..", "dev.squish.export..", "dev.squish.bench..",
                         "dev.squish.cli..", "dev.squish.report..").check(product);
+    }
+
+    /** Recipes are read through the method registry; methods know nothing of recipes (no cycle). */
+    @Test void methodsKnowNoRecipe() {
+        noClasses().that().resideInAnyPackage("dev.squish.calibration..", "dev.squish.methods..")
+                .should().dependOnClassesThat().resideInAPackage("dev.squish.recipe..").check(product);
     }
 
     @Test void onlyTheCommandLineUsesTheBenchmarks() {

@@ -130,6 +130,34 @@ public final class BlockContext {
         return r;
     }
 
+    /**
+     * Replaces a linear with one whose reconstruction error the method measured itself (e.g. on
+     * inputs it gathered through the already-changed linears of the block), and reports it.
+     */
+    public LayerReport replace(String method, String linear, Linear compressed, double relativeError, double seconds) {
+        block.linears.put(linear, compressed);
+        stats = null;
+        LayerReport r = new LayerReport(method, block.index, linear, compressed.format(), compressed.rows(), compressed.cols(),
+                compressed.parameters(), compressed.bytes(), 0, relativeError, seconds);
+        reports.add(r);
+        return r;
+    }
+
+    /**
+     * Changes a linear (or adds one, e.g. a SliceGPT shortcut) without a report line, for methods
+     * that rewrite the block in several steps and report once at the end. Drops cached statistics.
+     */
+    public void put(String linear, Linear l) {
+        block.linears.put(linear, l);
+        stats = null;
+    }
+
+    /** Changes a vector of the block (a norm's weight, a bias). Drops cached statistics. */
+    public void putVector(String name, float[] v) {
+        block.vectors.put(name, v);
+        stats = null;
+    }
+
     public void report(LayerReport r) { reports.add(r); }
 
     static Predicate<String> all() { return s -> true; }

@@ -5,9 +5,7 @@ import dev.squish.methods.BlockPipeline;
 import dev.squish.calibration.Sampler;
 import dev.squish.formats.SafeTensors;
 import dev.squish.formats.Tokenizer;
-import dev.squish.methods.CompressionMethod;
 import dev.squish.calibration.LayerReport;
-import dev.squish.methods.Methods;
 import dev.squish.model.Model;
 import dev.squish.recipe.CalibrationSpec;
 import dev.squish.recipe.Recipe;
@@ -27,7 +25,7 @@ import java.nio.file.Path;
 import java.util.*;
 import java.util.concurrent.Callable;
 
-@Command(name = "compress", description = "Compress a model (prune, factorize, quantize) block by block and write a new model folder.")
+@Command(name = "compress", mixinStandardHelpOptions = true, description = "Compress a model (prune, factorize, quantize) block by block and write a new model folder.")
 final class CompressCommand implements Callable<Integer> {
     @Spec CommandSpec spec;
     @Mixin Common.Verbose verbose;
@@ -35,25 +33,8 @@ final class CompressCommand implements Callable<Integer> {
     @Option(names = {"-o", "--output"}, required = true, paramLabel = "OUT_DIR") Path output;
     @Option(names = "--method", paramLabel = "METHOD") String method;
     @Option(names = "--recipe", paramLabel = "RECIPE.yaml") Path recipe;
-    @Option(names = "--sparsity") Double sparsity;
-    @Option(names = "--pattern", description = "unstructured (default) or N:M, e.g. 2:4") String pattern;
-    @Option(names = "--keep", description = "Fraction of each matrix's parameters kept (svd, asvd).") Double keep;
-    @Option(names = "--rank") Integer rank;
-    @Option(names = "--allocation", description = "uniform (default) or spectrum (svd, asvd).") String allocation;
-    @Option(names = "--slice", description = "Fraction of the hidden dimension removed (slicegpt).") Double slice;
-    @Option(names = "--bits") Integer bits;
-    @Option(names = "--group-size") Integer groupSize;
-    @Option(names = "--sym") Boolean sym;
-    @Option(names = "--asym") Boolean asym;
-    @Option(names = "--act-order", description = "GPTQ: quantize columns in order of decreasing Hessian diagonal.") Boolean actOrder;
-    @Option(names = "--outliers", description = "Keep this fraction of each matrix in full precision (dense-and-sparse).") Double outliers;
-    @Option(names = "--clip", negatable = true, description = "AWQ: search a clipping threshold per group (default on; --no-clip to skip).") Boolean clip;
     @Option(names = "--layers", paramLabel = "REGEX", description = "Only linears whose name in the block matches, e.g. 'mlp\\..*'.") String layers;
-    @Option(names = "--calibration", paramLabel = "TEXT_FILE") Path calibration;
-    @Option(names = "--samples", description = "Calibration windows (default 128).") Integer samples;
-    @Option(names = "--seq-len", paramLabel = "L") Integer seqLen;
-    @Option(names = "--sampling", description = "sequential or random (default)") String sampling;
-    @Option(names = "--seed", description = "Seed of random sampling (default 0).") Long seed;
+    @Mixin CalibrationFlags cal;
     @Option(names = "--dense", description = "Also write model.safetensors, plain float32 tensors that transformers and Jlama load.") boolean dense;
     @Option(names = "--eval", paramLabel = "TEXT_FILE", description = "Also measure the compressed model's perplexity on this text.") Path eval;
     @Option(names = "--force", description = "Replace OUT_DIR if it exists.") boolean force;
@@ -61,46 +42,23 @@ final class CompressCommand implements Callable<Integer> {
     @Option(names = "--profile", description = "Print time, flops and rate per phase (forward, statistics, solve, error, write) against the prefill GEMM rate, and peak memory, on stderr (in --json as 'profile').") boolean profile;
     @Option(names = "--report", paramLabel = "FILE.html", description = "Write an HTML report of the run (recipe, layers, errors, bytes, perplexity).") Path report;
 
-    /** The recipe: from --recipe (command-line calibration flags override its calibration), or from --method and its flags. */
+    /**
+     * The recipe: from --recipe (command-line calibration flags override its calibration), or from
+     * --method and the method flags ({@link MethodFlags}, made from the method registry).
+     */
     Recipe recipe() {
         if ((method == null) == (recipe == null)) throw new SquishException("give exactly one of --method or --recipe");
-        if (sym != null && asym != null) throw new SquishException("give at most one of --sym and --asym");
-        Map<String, Object> cal = new LinkedHashMap<>();
-        cal.put("file", calibration == null ? null : calibration.toString());
-        cal.put("samples", samples);
-        cal.put("seq_len", seqLen);
-        cal.put("sampling", sampling);
-        cal.put("seed", seed);
+        Map<String, Object> o = MethodFlags.values(spec);
         if (recipe != null) {
+            if (!o.isEmpty() || layers != null) {
+                throw new SquishException("--" + (o.isEmpty() ? "layers" : o.keySet().iterator().next().replace('_', '-'))
+                        + " does not apply with --recipe; put the method options in the recipe's stages");
+            }
             Recipe r = Recipe.load(recipe);
-            CalibrationSpec c = r.calibration();
-            if (calibration != null && !java.nio.file.Files.isRegularFile(calibration))
-                throw new SquishException(calibration + ": no such file (--calibration)");
-            if (sampling != null && !sampling.equals("random") && !sampling.equals("sequential"))
-                throw new SquishException("--sampling must be 'sequential' or 'random', got '" + sampling + "'");
-            if (samples != null && samples < 1) throw new SquishException("--samples must be at least 1, got " + samples);
-            if (seqLen != null && seqLen < 2) throw new SquishException("--seq-len must be at least 2, got " + seqLen);
-            return r.withCalibration(new CalibrationSpec(calibration != null ? calibration : c.file(),
-                    samples != null ? samples : c.samples(), seqLen != null ? seqLen : c.seqLen(),
-                    sampling != null ? CalibrationSpec.Sampling.valueOf(sampling.toUpperCase(java.util.Locale.ROOT)) : c.sampling(),
-                    seed != null ? seed : c.seed()));
+            return r.withCalibration(cal.over(r.calibration()));
         }
-        Map<String, Object> o = new LinkedHashMap<>();
-        o.put("sparsity", sparsity);
-        o.put("pattern", pattern);
-        o.put("keep", keep);
-        o.put("rank", rank);
-        o.put("allocation", allocation);
-        o.put("slice", slice);
-        o.put("bits", bits);
-        o.put("group_size", groupSize);
-        o.put("sym", sym != null ? sym : asym != null ? !asym : null);
-        o.put("act_order", actOrder);
-        o.put("outliers", outliers);
-        o.put("clip", clip);
-        o.put("layers", layers);
-        o.values().removeIf(java.util.Objects::isNull);
-        return Recipe.single(method, o, cal);
+        if (layers != null) o.put("layers", layers);
+        return Recipe.single(method, o, cal.values());
     }
 
     @Override public Integer call() {
@@ -116,7 +74,7 @@ final class CompressCommand implements Callable<Integer> {
     private int compress() {
         Recipe r = recipe();
         List<BlockPipeline.Stage> stages = new ArrayList<>();
-        for (Stage st : r.stages()) stages.add(new BlockPipeline.Stage(Methods.create(st.method(), st.options()), st.layers()));
+        for (Stage st : r.stages()) stages.add(new BlockPipeline.Stage(st.create(), st.layers()));
         CalibrationSpec cs = r.calibration();
         boolean needData = r.needsCalibration();
         if (needData && cs.file() == null)
@@ -143,7 +101,7 @@ final class CompressCommand implements Callable<Integer> {
             bytesBefore = m.bytes();
             tok = Common.tokenizer(model, m);
             r.checkLayers(m.arch.linearNames());
-            L = seqLen != null ? seqLen : Math.min(cs.seqLen(), m.maxPositions());
+            L = cal.seqLen != null ? cal.seqLen : Math.min(cs.seqLen(), m.maxPositions());
             if (L > m.maxPositions()) throw new SquishException("--seq-len " + L + " exceeds the model's context of " + m.maxPositions());
             if (profile) {
                 rate = ProfileOutput.prefillRate(m.width(), L);

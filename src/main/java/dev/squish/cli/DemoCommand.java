@@ -3,7 +3,9 @@ package dev.squish.cli;
 import dev.squish.SquishException;
 import dev.squish.calibration.Sampler;
 import dev.squish.formats.Tokenizer;
-import dev.squish.recipe.Method;
+import dev.squish.methods.Kind;
+import dev.squish.methods.MethodDescriptor;
+import dev.squish.methods.Methods;
 import dev.squish.report.HtmlReport;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Mixin;
@@ -47,7 +49,7 @@ final class DemoCommand implements java.util.concurrent.Callable<Integer> {
             prune("wanda", "50%"), prune("wanda", "2:4"),
             prune("sparsegpt", "50%"), prune("sparsegpt", "2:4"),
             quant("rtn", 4), quant("gptq", 4), quant("awq", 4),
-            lowRank("svd", 0.8), lowRank("asvd", 0.8), variant(Method.SLICEGPT, "20%"));
+            lowRank("svd", 0.8), lowRank("asvd", 0.8), variant(Methods.get("slicegpt"), "20%"));
 
     /** The --quick set: three methods of the three kinds that are always present. */
     static final List<String> QUICK = List.of("wanda@50%", "sparsegpt@2:4", "rtn@int4");
@@ -72,7 +74,7 @@ final class DemoCommand implements java.util.concurrent.Callable<Integer> {
         }
         int n = samples != null ? samples : quick ? 16 : 128, L = seqLen != null ? seqLen : quick ? 128 : 256;
         Tokenizer tok = Tokenizer.load(modelDir);
-        boolean anyData = runnable.stream().anyMatch(s -> s.method() != null && Method.byId(s.method()).orElseThrow().needsCalibration());
+        boolean anyData = runnable.stream().anyMatch(s -> s.method() != null && Methods.get(s.method()).needsCalibration());
         int[][] windows = null;
         Path train = fixtures.resolve("data/kjv/train.txt"), test = fixtures.resolve("data/kjv/test.txt");
         if (anyData) windows = Sampler.sample(tok.encode(Common.readText(train, "calibration"), "tokenize calibration"), n, L, false, 0);
@@ -143,8 +145,8 @@ final class DemoCommand implements java.util.concurrent.Callable<Integer> {
             if (item.isEmpty() || item.equals("dense")) continue;
             int at = item.indexOf('@');
             String name = at < 0 ? item : item.substring(0, at);
-            Method m = Method.byId(name).orElseThrow(() -> new SquishException("--methods: unknown method '" + name
-                    + "' (known: " + String.join(", ", Method.ids()) + ")"));
+            MethodDescriptor<?> m = Methods.byId(name).orElseThrow(() -> new SquishException("--methods: unknown method '" + name
+                    + "' (known: " + String.join(", ", Methods.ids()) + ")"));
             List<Trial.Spec> add = at < 0 ? VARIANTS.stream().filter(v -> name.equals(v.method())).toList()
                     : List.of(variant(m, item.substring(at + 1)));
             if (add.isEmpty()) add = List.of(defaultVariant(m));
@@ -154,28 +156,24 @@ final class DemoCommand implements java.util.concurrent.Callable<Integer> {
     }
 
     /** METHOD@SETTING: pruning 50%, 0.5 or 2:4; quantization int4 / int8; low rank and slicing a fraction. */
-    static Trial.Spec variant(Method m, String setting) {
+    static Trial.Spec variant(MethodDescriptor<?> m, String setting) {
         String name = m.id();
         try {
-            return switch (m.kind()) {
-                case PRUNE -> prune(name, setting);
-                case QUANTIZE -> quant(name, Integer.parseInt(setting.startsWith("int") ? setting.substring(3) : setting));
-                case LOW_RANK -> lowRank(name, fraction(setting));
-                case SLICE -> new Trial.Spec(name + " " + percent(fraction(setting)), name, Map.of("slice", fraction(setting)));
-            };
+            Kind k = m.kind();
+            if (k.equals(Kind.PRUNE)) return prune(name, setting);
+            if (k.equals(Kind.QUANTIZE)) return quant(name, Integer.parseInt(setting.startsWith("int") ? setting.substring(3) : setting));
+            if (k.equals(Kind.LOW_RANK)) return lowRank(name, fraction(setting));
+            if (k.equals(Kind.SLICE)) return new Trial.Spec(name + " " + percent(fraction(setting)), name, Map.of("slice", fraction(setting)));
+            throw new SquishException("--methods: " + name + " has no demo setting (the demo runs pruning, factorizing, slicing and quantizing methods)");
         } catch (NumberFormatException e) {
             throw new SquishException("--methods: cannot read the setting '" + setting + "' of " + name
                     + " (e.g. wanda@50%, sparsegpt@2:4, gptq@int4, svd@0.8)");
         }
     }
 
-    private static Trial.Spec defaultVariant(Method m) {
-        return switch (m.kind()) {
-            case PRUNE -> prune(m.id(), "50%");
-            case QUANTIZE -> quant(m.id(), 4);
-            case LOW_RANK -> lowRank(m.id(), 0.8);
-            case SLICE -> variant(m, "0.2");
-        };
+    private static Trial.Spec defaultVariant(MethodDescriptor<?> m) {
+        Kind k = m.kind();
+        return variant(m, k.equals(Kind.PRUNE) ? "50%" : k.equals(Kind.QUANTIZE) ? "4" : k.equals(Kind.LOW_RANK) ? "0.8" : "0.2");
     }
 
     static Trial.Spec prune(String method, String setting) {

@@ -134,7 +134,7 @@ final class DemoReport {
             List<String> args = new ArrayList<>(List.of("compress", "fixtures/models/kjv-llama-tiny",
                     "-o", "out/" + r.spec().label().replaceAll("[^A-Za-z0-9]+", "-").replaceAll("-$", "")));
             args.addAll(Arrays.asList(r.spec().flags().split(" ")));
-            if (cal != null && dev.squish.recipe.Method.byId(r.spec().method()).orElseThrow().needsCalibration())
+            if (cal != null && dev.squish.methods.Methods.get(r.spec().method()).needsCalibration())
                 args.addAll(List.of("--calibration", "fixtures/data/kjv/train.txt", "--samples", String.valueOf(cal.get("samples")),
                         "--seq-len", String.valueOf(cal.get("seq_len")), "--sampling", "sequential"));
             args.addAll(List.of("--eval", "fixtures/data/kjv/test.txt"));

@@ -36,6 +36,7 @@ public final class Main implements Runnable {
     public static int run(String[] args, PrintWriter out, PrintWriter err) {
         boolean verbose = java.util.Arrays.asList(args).contains("--verbose");
         CommandLine cmd = new CommandLine(new Main());
+        MethodFlags.addTo(cmd.getSubcommands().get("compress").getCommandSpec());
         cmd.setOut(out).setErr(err);
         cmd.setParameterExceptionHandler((ex, a) -> {
             err.println("error: " + oneLine(ex.getMessage()));

@@ -5,7 +5,9 @@ import dev.squish.SquishException;
 import dev.squish.calibration.Sampler;
 import dev.squish.formats.Tokenizer;
 import dev.squish.model.Model;
-import dev.squish.recipe.Method;
+import dev.squish.methods.MethodDescriptor;
+import dev.squish.methods.Methods;
+import dev.squish.recipe.CalibrationSpec;
 import dev.squish.report.HtmlReport;
 import dev.squish.util.Progress;
 import picocli.CommandLine.Command;
@@ -36,11 +38,8 @@ final class SweepCommand implements Callable<Integer> {
             description = "START:STOP:STEP (STOP included), e.g. 0.3:0.8:0.1, or a list such as 0.5,0.6,0.7.")
     String sparsity;
     @Option(names = "--data", required = true, paramLabel = "TEXT_FILE", description = "Text to measure perplexity on.") Path data;
-    @Option(names = "--calibration", paramLabel = "TEXT_FILE", description = "Calibration text (required by wanda and sparsegpt).") Path calibration;
-    @Option(names = "--samples", defaultValue = "128", description = "Calibration windows (default 128).") int samples;
-    @Option(names = "--seq-len", paramLabel = "L", description = "Calibration and evaluation window (default 256, at most the model's context).") Integer seqLen;
-    @Option(names = "--sampling", defaultValue = "random", description = "sequential or random (default)") String sampling;
-    @Option(names = "--seed", defaultValue = "0", description = "Seed of random sampling (default 0).") long seed;
+    @Mixin CalibrationFlags cal;
+    private CalibrationSpec calibration;   // cal over the defaults, set by call()
     @Option(names = "--json", description = "Print one JSON object on stdout instead of the table.") boolean json;
     @Option(names = "--report", paramLabel = "FILE.html", description = "Write an HTML report with the table and the plot.") Path report;
     @Option(names = "--plot", paramLabel = "FILE", description = "Write the perplexity curve as FILE.svg, or FILE.html (a page with the chart).") Path plot;
@@ -74,12 +73,14 @@ final class SweepCommand implements Callable<Integer> {
 
     @Override public Integer call() {
         double[] sparsities = parseSparsities(sparsity);
+        // the methods a sweep can vary: those that take a sparsity
+        String pruning = String.join(", ", Methods.taking("sparsity"));
         List<String> names = new ArrayList<>();
         for (String raw : methods) {
             String m = raw.strip().toLowerCase(Locale.ROOT);
-            Method mm = Method.byId(m).orElseThrow(() -> new SquishException("--methods: unknown method '" + raw.strip() + "' (pruning methods: magnitude, wanda, sparsegpt)"));
-            if (mm.kind() != Method.Kind.PRUNE)
-                throw new SquishException("--methods: " + m + " is not a pruning method; sweep varies sparsity (use magnitude, wanda, sparsegpt)");
+            MethodDescriptor<?> mm = Methods.byId(m).orElseThrow(() -> new SquishException("--methods: unknown method '" + raw.strip() + "' (pruning methods: " + pruning + ")"));
+            if (!mm.optionKeys().contains("sparsity"))
+                throw new SquishException("--methods: " + m + " is not a pruning method; sweep varies sparsity (use " + pruning + ")");
             if (!names.contains(m)) names.add(m);
         }
         List<Trial.Spec> specs = new ArrayList<>();
@@ -89,15 +90,14 @@ final class SweepCommand implements Callable<Integer> {
                 sp.create();   // validates options and that the method is available, before any work
                 specs.add(sp);
             }
-        boolean needData = names.stream().anyMatch(m -> Method.byId(m).orElseThrow().needsCalibration());
-        if (needData && calibration == null)
-            throw new SquishException("--calibration TEXT_FILE is required by " + names.stream().filter(m -> Method.byId(m).orElseThrow().needsCalibration()).findFirst().orElseThrow());
-        if (!sampling.equals("random") && !sampling.equals("sequential"))
-            throw new SquishException("--sampling must be 'sequential' or 'random', got '" + sampling + "'");
+        boolean needData = names.stream().anyMatch(m -> Methods.get(m).needsCalibration());
+        calibration = cal.over(CalibrationSpec.defaults());
+        if (needData && calibration.file() == null)
+            throw new SquishException("--calibration TEXT_FILE is required by " + names.stream().filter(m -> Methods.get(m).needsCalibration()).findFirst().orElseThrow());
         if (plot != null && !plot.toString().endsWith(".svg") && !plot.toString().endsWith(".html"))
             throw new SquishException("--plot " + plot + ": the file name must end in .svg or .html");
         String evalText = Common.readText(data, "--data");
-        String calText = needData ? Common.readText(calibration, "--calibration") : null;
+        String calText = needData ? Common.readText(calibration.file(), "--calibration") : null;
         boolean wasQuiet = Progress.isQuiet();
         if (json) Progress.setQuiet(true);
         try {
@@ -116,10 +116,11 @@ final class SweepCommand implements Callable<Integer> {
             maxPositions = m.maxPositions();
             tok = Common.tokenizer(model, m);
         }
-        L = seqLen != null ? seqLen : Math.min(256, maxPositions);
+        L = cal.seqLen != null ? cal.seqLen : Math.min(CalibrationSpec.DEFAULT_SEQ_LEN, maxPositions);
         if (L > maxPositions) throw new SquishException("--seq-len " + L + " exceeds the model's context of " + maxPositions);
         int[][] windows = calText == null ? null
-                : Sampler.sample(tok.encode(calText, "tokenize calibration"), samples, L, sampling.equals("random"), seed);
+                : Sampler.sample(tok.encode(calText, "tokenize calibration"), calibration.samples(), L,
+                        calibration.sampling() == CalibrationSpec.Sampling.RANDOM, calibration.seed());
         Trial.Setup setup = new Trial.Setup(model, windows, tok.encode(evalText, "tokenize data"), L, null, 0);
 
         if (!json) err.println("[dense]");
@@ -142,8 +143,8 @@ final class SweepCommand implements Callable<Integer> {
         res.put("model", model.toString());
         res.put("data", data.toString());
         res.put("seq_len", L);
-        res.put("calibration", windows == null ? null : Map.of("file", calibration.toString(), "samples", samples, "seq_len", L,
-                "sampling", sampling, "seed", seed));
+        res.put("calibration", windows == null ? null : Map.of("file", calibration.file().toString(), "samples", calibration.samples(),
+                "seq_len", L, "sampling", calibration.sampling().id(), "seed", calibration.seed()));
         res.put("dense_perplexity", dense.perplexity());
         res.put("methods", names);
         res.put("sparsities", Arrays.stream(sparsities).boxed().toList());
@@ -213,7 +214,8 @@ final class SweepCommand implements Callable<Integer> {
         HtmlReport h = new HtmlReport("Squish sweep: " + model.getFileName());
         h.paragraph(String.format(Locale.ROOT, "Methods %s at sparsities %s of every decoder linear layer. Perplexity on %s in windows of %d tokens. %s %.0f s in all.",
                 String.join(", ", names), sparsity, data.getFileName(), L,
-                calibrated ? "Calibration: " + samples + " " + sampling + " windows of " + calibration.getFileName() + "." : "", seconds));
+                calibrated ? "Calibration: " + calibration.samples() + " " + calibration.sampling().id() + " windows of "
+                        + calibration.file().getFileName() + "." : "", seconds));
         List<String> headers = new ArrayList<>(List.of("sparsity"));
         headers.addAll(names);
         List<List<Object>> rows = new ArrayList<>();

@@ -4,7 +4,6 @@ import dev.squish.methods.BlockPipeline;
 import dev.squish.formats.Tokenizer;
 import dev.squish.methods.CompressionMethod;
 import dev.squish.calibration.LayerReport;
-import dev.squish.methods.Methods;
 import dev.squish.model.Model;
 import dev.squish.recipe.Recipe;
 import dev.squish.recipe.Stage;
@@ -32,11 +31,8 @@ final class Trial {
         /** The validated one-stage recipe (defaults filled in); throws SquishException for bad options or unknown names. */
         Stage stage() { return Recipe.single(method, options).stages().get(0); }
 
-        /** The method object; throws SquishException when Methods does not (yet) implement it. */
-        CompressionMethod create() {
-            Stage st = stage();
-            return Methods.create(st.method(), st.options());
-        }
+        /** The method object; throws SquishException for bad options or unknown names. */
+        CompressionMethod create() { return stage().create(); }
 
         /** The equivalent {@code bin/squish compress} flags, for reports. */
         String flags() {
@@ -101,7 +97,7 @@ final class Trial {
             long t0 = System.nanoTime();
             if (spec.method() != null) {
                 Stage st = spec.stage();
-                CompressionMethod cm = Methods.create(st.method(), st.options());
+                CompressionMethod cm = st.create();
                 describe = cm.describe();
                 if (cm.needsCalibration() && setup.windows() == null)
                     throw new dev.squish.SquishException(spec.method() + " needs calibration text (--calibration)");

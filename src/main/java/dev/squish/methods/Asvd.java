@@ -1,5 +1,4 @@
 package dev.squish.methods;
-import dev.squish.calibration.LayerReport;
 
 import dev.squish.calibration.BlockContext;
 import dev.squish.calibration.LinearStats;
@@ -41,11 +40,19 @@ import java.util.Set;
  * share the budget {@code keep * (parameters of those matrices)} with {@link RankAllocation}.
  */
 public final class Asvd extends Factorizer {
-    public Asvd(Double keep, Integer rank, String allocation) { super(keep, rank, allocation); }
+    public static final class Descriptor extends Family {
+        public Descriptor() { super("asvd", "activation-whitened truncated SVD (SVD-LLM)", java.util.Set.of(Need.CALIBRATION)); }
 
-    @Override public String name() { return "asvd"; }
+        @Override public CompressionMethod create(LowRankOptions o) { return new Asvd(o); }
+    }
 
-    @Override public boolean needsCalibration() { return true; }
+    static final Descriptor DESCRIPTOR = new Descriptor();
+
+    public Asvd(LowRankOptions options) { super(options); }
+
+    public Asvd(Double keep, Integer rank, String allocation) { this(new LowRankOptions(keep, rank, allocation)); }
+
+    @Override public MethodDescriptor<?> descriptor() { return DESCRIPTOR; }
 
     @Override public void compressBlock(BlockContext ctx) {
         List<String> names = ctx.selectedLinears();
@@ -86,10 +93,8 @@ public final class Asvd extends Factorizer {
                 float[] w = l.toDense();
                 int rank = k != null ? k[names.indexOf(name)] : ranks(List.of(new RankAllocation.Item(l.rows(), l.cols(), null)))[0];
                 LowRankLinear c = factorize(w, l.rows(), l.cols(), h, rank);
-                ctx.block().linears.put(name, c);
                 double err = relativeError(w, c.toDense(), l.rows(), l.cols(), h);
-                ctx.report(new LayerReport(name(), ctx.block().index, name, c.format(), c.rows(), c.cols(), c.parameters(), c.bytes(), 0, err,
-                        (System.nanoTime() - t1) / 1e9 + (name.equals(target) ? passSeconds : 0)));
+                ctx.replace(name(), name, c, err, (System.nanoTime() - t1) / 1e9 + (name.equals(target) ? passSeconds : 0));
                 remaining.remove(name);
             }
         }

@@ -44,19 +44,35 @@ public final class Awq extends Quantizer {
     private final int mlpTokens;
     private final List<String> searchLog = new ArrayList<>();
 
-    public Awq(int bits, int groupSize, boolean sym, double outliers, boolean clip) { this(bits, groupSize, sym, outliers, clip, 1024); }
+    public static final class Descriptor extends Family<AwqOptions> {
+        public Descriptor() {
+            super("awq", "activation-aware scaling, then quantization (AWQ)", java.util.Set.of(Need.CALIBRATION),
+                    AwqOptions.class, AwqOptions.OPTIONS, AwqOptions::read);
+        }
 
-    public Awq(int bits, int groupSize, boolean sym, double outliers, boolean clip, int mlpTokens) {
-        super(bits, groupSize, sym, outliers);
-        this.clip = clip;
+        @Override public CompressionMethod create(AwqOptions o) { return new Awq(o); }
+    }
+
+    static final Descriptor DESCRIPTOR = new Descriptor();
+
+    public Awq(AwqOptions options) { this(options, 1024); }
+
+    public Awq(AwqOptions options, int mlpTokens) {
+        super(options.quant());
+        this.clip = options.clip();
         this.mlpTokens = mlpTokens;
     }
 
-    @Override public String name() { return "awq"; }
+    public Awq(int bits, int groupSize, boolean sym, double outliers, boolean clip) { this(bits, groupSize, sym, outliers, clip, 1024); }
+
+    public Awq(int bits, int groupSize, boolean sym, double outliers, boolean clip, int mlpTokens) {
+        this(new AwqOptions(new QuantOptions(bits, groupSize, sym, outliers), clip), mlpTokens);
+    }
+
+    @Override public MethodDescriptor<?> descriptor() { return DESCRIPTOR; }
 
     @Override public String describe() { return super.describe() + (clip ? " clip" : ""); }
 
-    @Override public boolean needsCalibration() { return true; }
 
     /** One line per searched group: block, group, best ratio (for tests and the verbose log). */
     public List<String> searchLog() { return searchLog; }

@@ -1,9 +1,8 @@
 package dev.squish.methods;
 
 import dev.squish.calibration.BlockContext;
-
-import dev.squish.methods.CompressionMethod;
 import dev.squish.calibration.LayerReport;
+import dev.squish.calibration.ModelContext;
 import dev.squish.model.Block;
 import dev.squish.model.LinearObserver;
 import dev.squish.model.Model;
@@ -17,11 +16,12 @@ import java.util.function.Consumer;
 import java.util.regex.Pattern;
 
 /**
- * Compresses a model one decoder block at a time, as SparseGPT, Wanda, GPTQ and AWQ do: capture
- * the inputs of block 0 for every calibration sample; for each block, let each stage's method
- * compress it (statistics are gathered from the block's current inputs), then run the
- * <em>compressed</em> block to produce the next block's inputs. Only one block's activations are
- * held at a time.
+ * Compresses a model one decoder block at a time, as SparseGPT, Wanda, GPTQ and AWQ do: each
+ * stage's {@link CompressionMethod#plan} sees the whole model first; then capture the inputs of
+ * block 0 for every calibration sample; for each block, let each stage's method compress it
+ * (statistics are gathered from the block's current inputs), then run the <em>compressed</em>
+ * block to produce the next block's inputs; last, each stage's {@link CompressionMethod#finish}.
+ * Only one block's activations are held at a time.
  */
 public final class BlockPipeline {
     /** A method and the linears (by local name, regex) it applies to; null pattern = all. */
@@ -56,7 +56,7 @@ public final class BlockPipeline {
         if (samples == null && stages.stream().anyMatch(s -> s.method().needsCalibration()))
             throw new IllegalArgumentException("calibration samples required");
         NonFinite.checkGlobals(model);
-        for (Stage s : stages) s.method().prepare(model);
+        for (Stage s : stages) s.method().plan(new ModelContext(model, s.layers(), samples, reports));
         float[][] x = null;
         int L = 0;
         if (needData) {
@@ -92,7 +92,7 @@ public final class BlockPipeline {
                 p.step();
             }
         }
-        for (Stage s : stages) s.method().finish(model, this);
+        for (Stage s : stages) s.method().finish(new ModelContext(model, s.layers(), samples, reports));
         return reports;
     }
 }

@@ -1,29 +1,35 @@
 package dev.squish.methods;
 
 import dev.squish.calibration.BlockContext;
-import dev.squish.model.Model;
+import dev.squish.calibration.ModelContext;
 
 /**
- * One compression method (one class per method). The calibration pipeline calls
- * {@link #compressBlock} for each decoder block in order, after the block's inputs have been
- * produced by the already-compressed previous blocks; the method replaces entries of
- * {@code ctx.block().linears} (and may change vectors) and reports each layer it touched.
+ * One compression method at work (one class per method, created by its {@link MethodDescriptor}).
+ * The pipeline runs it in three phases:
+ * <ol>
+ *   <li>{@link #plan} once over the whole model before the first block (global budgets such as
+ *       SVD's spectrum allocation, folding norms for SliceGPT);</li>
+ *   <li>{@link #compressBlock} for each decoder block in order, after the block's inputs have been
+ *       produced by the already-compressed previous blocks;</li>
+ *   <li>{@link #finish} once after the last block (e.g. SliceGPT rotates the head).</li>
+ * </ol>
+ * Weights change only through the contexts ({@code ctx.replace(...)}), so reports stay right.
  */
 public interface CompressionMethod {
+    MethodDescriptor<?> descriptor();
+
     /** Name as on the command line, e.g. {@code sparsegpt}. */
-    String name();
+    default String name() { return descriptor().id(); }
 
     /** A one-line description of the settings, e.g. {@code sparsegpt 2:4}. */
     String describe();
 
-    /** False for data-free methods (magnitude, rtn, svd): the pipeline then skips calibration. */
-    boolean needsCalibration();
+    /** From the descriptor: the pipeline skips calibration when no stage needs it. */
+    default boolean needsCalibration() { return descriptor().needsCalibration(); }
 
-    /** Called once before the first block (e.g. SliceGPT folds norms here). */
-    default void prepare(Model model) { }
+    default void plan(ModelContext ctx) { }
 
     void compressBlock(BlockContext ctx);
 
-    /** Called once after the last block (e.g. SliceGPT rotates the head). */
-    default void finish(Model model, BlockPipeline pipeline) { }
+    default void finish(ModelContext ctx) { }
 }

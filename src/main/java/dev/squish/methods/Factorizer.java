@@ -1,7 +1,5 @@
 package dev.squish.methods;
 
-import dev.squish.SquishException;
-
 import java.util.List;
 
 /**
@@ -10,21 +8,23 @@ import java.util.List;
  * matrices' parameters together) or {@code --rank R} (every matrix gets rank min(R, rows, cols)).
  */
 public abstract class Factorizer implements CompressionMethod {
+    protected final LowRankOptions options;
     protected final Double keep;
     protected final Integer rank;
     protected final String allocation;
 
-    /** keep and rank: exactly one non-null, or both null for the default keep 0.8. */
-    protected Factorizer(Double keep, Integer rank, String allocation) {
-        if (keep != null && rank != null) throw new SquishException("give at most one of --keep and --rank");
-        if (keep == null && rank == null) keep = 0.8;
-        if (keep != null && !(keep > 0 && keep <= 1)) throw new SquishException("--keep must be in (0, 1], got " + keep);
-        if (rank != null && rank < 1) throw new SquishException("--rank must be at least 1, got " + rank);
-        this.allocation = RankAllocation.check(allocation == null ? "uniform" : allocation);
-        if (rank != null && this.allocation.equals("spectrum"))
-            throw new SquishException("--allocation spectrum spends a --keep budget; it cannot be combined with --rank");
-        this.keep = keep;
-        this.rank = rank;
+    protected Factorizer(LowRankOptions options) {
+        this.options = options;
+        this.keep = options.keep();
+        this.rank = options.rank();
+        this.allocation = options.allocation();
+    }
+
+    /** The factorizing methods' descriptor: kind, options and how to read them. */
+    abstract static class Family extends AbstractDescriptor<LowRankOptions> {
+        Family(String id, String help, java.util.Set<Need> needs) {
+            super(id, help, Kind.LOW_RANK, needs, LowRankOptions.class, LowRankOptions.OPTIONS, LowRankOptions::read);
+        }
     }
 
     @Override public String describe() {
@@ -41,5 +41,5 @@ public abstract class Factorizer implements CompressionMethod {
         return RankAllocation.allocate(allocation, keep, items);
     }
 
-    protected boolean needsSpectra() { return rank == null && allocation.equals("spectrum"); }
+    protected boolean needsSpectra() { return options.spectrum(); }
 }

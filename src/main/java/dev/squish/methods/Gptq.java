@@ -35,18 +35,32 @@ import dev.squish.weights.QuantGrid;
 public final class Gptq extends Quantizer {
     private final boolean actOrder;
 
+    public static final class Descriptor extends Family<GptqOptions> {
+        public Descriptor() {
+            super("gptq", "quantization with inverse-Hessian error feedback (GPTQ)", java.util.Set.of(Need.CALIBRATION),
+                    GptqOptions.class, GptqOptions.OPTIONS, GptqOptions::read);
+        }
+
+        @Override public CompressionMethod create(GptqOptions o) { return new Gptq(o); }
+    }
+
+    static final Descriptor DESCRIPTOR = new Descriptor();
+
+    public Gptq(GptqOptions options) {
+        super(options.quant());
+        this.actOrder = options.actOrder();
+    }
+
     public Gptq(int bits, int groupSize, boolean sym, boolean actOrder) { this(bits, groupSize, sym, actOrder, 0); }
 
     public Gptq(int bits, int groupSize, boolean sym, boolean actOrder, double outliers) {
-        super(bits, groupSize, sym, outliers);
-        this.actOrder = actOrder;
+        this(new GptqOptions(new QuantOptions(bits, groupSize, sym, outliers), actOrder));
     }
 
-    @Override public String name() { return "gptq"; }
+    @Override public MethodDescriptor<?> descriptor() { return DESCRIPTOR; }
 
     @Override public String describe() { return super.describe() + (actOrder ? " act-order" : ""); }
 
-    @Override public boolean needsCalibration() { return true; }
 
     @Override protected QuantResult quantize(dev.squish.calibration.BlockContext ctx, String linear, float[] w, int rows, int cols, Constraints c) {
         return quantize(w, rows, cols, ctx.stats(linear).hessian.hessian(), bits, groupSize, sym, actOrder, false,

@@ -8,11 +8,19 @@ package dev.squish.methods;
  * row, in every group of m consecutive columns, the m-n smallest are pruned.
  */
 public final class Magnitude extends Pruner {
-    public Magnitude(double sparsity, String pattern) { super(sparsity, pattern); }
+    public static final class Descriptor extends Family {
+        public Descriptor() { super("magnitude", "prunes the smallest |W| per matrix (data-free)", java.util.Set.of()); }
 
-    @Override public String name() { return "magnitude"; }
+        @Override public CompressionMethod create(PruneOptions o) { return new Magnitude(o); }
+    }
 
-    @Override public boolean needsCalibration() { return false; }
+    static final Descriptor DESCRIPTOR = new Descriptor();
+
+    public Magnitude(PruneOptions options) { super(options); }
+
+    public Magnitude(double sparsity, String pattern) { this(options(sparsity, pattern)); }
+
+    @Override public MethodDescriptor<?> descriptor() { return DESCRIPTOR; }
 
     @Override protected float[] prune(dev.squish.calibration.BlockContext ctx, String linear, float[] w, int rows, int cols) {
         return prune(w, rows, cols, sparsity, n, m);

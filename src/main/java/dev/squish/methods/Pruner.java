@@ -10,30 +10,29 @@ import dev.squish.weights.Linear;
  * storage of the result in a compact sparse format, and the per-layer report.
  */
 public abstract class Pruner implements CompressionMethod {
+    protected final PruneOptions options;
     protected final double sparsity;
     /** N:M keeps n of every m consecutive input weights; n = m = 0 for unstructured. */
     protected final int n, m;
 
-    protected Pruner(double sparsity, String pattern) {
-        int[] nm = parsePattern(pattern);
-        this.n = nm[0];
-        this.m = nm[1];
-        if (m == 0 && !(sparsity >= 0 && sparsity < 1))
-            throw new SquishException("--sparsity must be in [0, 1), got " + sparsity);
-        this.sparsity = m == 0 ? sparsity : 1.0 - (double) n / m;
+    protected Pruner(PruneOptions options) {
+        this.options = options;
+        this.n = options.pattern() == null ? 0 : options.pattern().n();
+        this.m = options.pattern() == null ? 0 : options.pattern().m();
+        this.sparsity = options.sparsity();
     }
 
-    /** {@code unstructured} -> {0, 0}; {@code N:M} -> {N, M} with 0 < N < M <= 32. */
-    public static int[] parsePattern(String pattern) {
-        if (pattern == null || pattern.equals("unstructured")) return new int[]{0, 0};
-        String[] p = pattern.split(":");
-        try {
-            if (p.length == 2) {
-                int n = Integer.parseInt(p[0].trim()), m = Integer.parseInt(p[1].trim());
-                if (n > 0 && n < m && m <= 32) return new int[]{n, m};
-            }
-        } catch (NumberFormatException ignored) { }
-        throw new SquishException("--pattern must be 'unstructured' or N:M with 0 < N < M <= 32 (e.g. 2:4), got '" + pattern + "'");
+    /** For direct use: an N:M pattern implies its sparsity and the given one is ignored. */
+    protected static PruneOptions options(double sparsity, String pattern) {
+        boolean nm = pattern != null && !pattern.equals("unstructured");
+        return PruneOptions.of(nm ? null : sparsity, pattern);
+    }
+
+    /** The pruning methods' descriptor: kind, options and how to read them; each method adds its id, help, needs and constructor. */
+    abstract static class Family extends AbstractDescriptor<PruneOptions> {
+        Family(String id, String help, java.util.Set<Need> needs) {
+            super(id, help, Kind.PRUNE, needs, PruneOptions.class, PruneOptions.OPTIONS, PruneOptions::read);
+        }
     }
 
     public String patternName() { return m == 0 ? "unstructured" : n + ":" + m; }

@@ -2,7 +2,6 @@ package dev.squish.methods;
 
 import dev.squish.weights.QuantResult;
 
-import dev.squish.SquishException;
 import dev.squish.calibration.BlockContext;
 import dev.squish.weights.Compact;
 import dev.squish.weights.Linear;
@@ -37,13 +36,17 @@ public abstract class Quantizer implements CompressionMethod {
         public static final Constraints NONE = new Constraints(null, null, null);
     }
 
-    protected Quantizer(int bits, int groupSize, boolean sym) { this(bits, groupSize, sym, 0); }
+    /** Checked by {@link QuantOptions} (the one place for the limits). */
+    protected Quantizer(QuantOptions o) {
+        this.bits = o.bits(); this.groupSize = o.groupSize(); this.sym = o.sym(); this.outliers = o.outliers();
+    }
 
-    protected Quantizer(int bits, int groupSize, boolean sym, double outliers) {
-        if (bits != 4 && bits != 8) throw new SquishException("--bits must be 4 or 8, got " + bits);
-        if (groupSize == 0 || groupSize < -1) throw new SquishException("--group-size must be a positive number of columns or -1 (per channel), got " + groupSize);
-        if (!(outliers >= 0 && outliers < 0.5)) throw new SquishException("--outliers must be a fraction in [0, 0.5), got " + outliers);
-        this.bits = bits; this.groupSize = groupSize; this.sym = sym; this.outliers = outliers;
+    /** A quantizer's descriptor: kind and options; each method adds its id, help, needs and constructor. */
+    abstract static class Family<O extends MethodOptions> extends AbstractDescriptor<O> {
+        Family(String id, String help, java.util.Set<Need> needs, Class<O> type, java.util.List<OptionSpec> options,
+               java.util.function.Function<OptionReader, O> read) {
+            super(id, help, Kind.QUANTIZE, needs, type, options, read);
+        }
     }
 
     @Override public String describe() {

@@ -11,13 +11,24 @@ import dev.squish.weights.QuantGrid;
  * (the {@code quant.py} quantizer of IST-DASLab/gptq with {@code weight=True}).
  */
 public final class Rtn extends Quantizer {
+    public static final class Descriptor extends Family<QuantOptions> {
+        public Descriptor() {
+            super("rtn", "round-to-nearest quantization (data-free)", java.util.Set.of(),
+                    QuantOptions.class, QuantOptions.OPTIONS, QuantOptions::read);
+        }
+
+        @Override public CompressionMethod create(QuantOptions o) { return new Rtn(o); }
+    }
+
+    static final Descriptor DESCRIPTOR = new Descriptor();
+
+    public Rtn(QuantOptions options) { super(options); }
+
     public Rtn(int bits, int groupSize, boolean sym) { this(bits, groupSize, sym, 0); }
 
-    public Rtn(int bits, int groupSize, boolean sym, double outliers) { super(bits, groupSize, sym, outliers); }
+    public Rtn(int bits, int groupSize, boolean sym, double outliers) { this(new QuantOptions(bits, groupSize, sym, outliers)); }
 
-    @Override public String name() { return "rtn"; }
-
-    @Override public boolean needsCalibration() { return false; }
+    @Override public MethodDescriptor<?> descriptor() { return DESCRIPTOR; }
 
     /** Constraints hold by construction: zero inputs (pruned entries, removed outliers) round to exactly 0. */
     @Override protected QuantResult quantize(dev.squish.calibration.BlockContext ctx, String linear, float[] w, int rows, int cols, Constraints c) {

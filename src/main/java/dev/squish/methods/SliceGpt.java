@@ -3,6 +3,7 @@ import dev.squish.calibration.LayerReport;
 
 import dev.squish.SquishException;
 import dev.squish.calibration.BlockContext;
+import dev.squish.calibration.ModelContext;
 import dev.squish.calibration.HessianAccumulator;
 import dev.squish.model.Block;
 import dev.squish.model.KVCache;
@@ -24,7 +25,7 @@ import java.util.List;
  * {@code rotate.py rotate_and_slice}) for the Llama family.
  *
  * <ol>
- *   <li>{@link #prepare}: every RMSNorm weight is folded into the linears that read the norm
+ *   <li>{@link #plan}: every RMSNorm weight is folded into the linears that read the norm
  *       (q/k/v, gate/up, and the head for the final norm) and becomes ones; the model computes
  *       the same function and is now invariant to orthogonal rotations of the residual stream.</li>
  *   <li>Each hidden signal gets its own basis: the eigenvectors of {@code sum X^T X} (plus 1% of
@@ -53,16 +54,27 @@ public final class SliceGpt implements CompressionMethod {
     private DMatrixRMaj basis; // Q of the current block's input signal, hidden x hidden
     private int inWidth;       // width of the current block's (sliced) input
 
-    public SliceGpt(double slice) {
-        if (!(slice >= 0 && slice < 1)) throw new SquishException("--slice must be in [0, 1), got " + slice);
-        this.slice = slice;
+    private ModelContext whole;  // from plan: the embedding changes with block 0
+
+    public static final class Descriptor extends AbstractDescriptor<SliceOptions> {
+        public Descriptor() {
+            super("slicegpt", "SliceGPT: rotate, then cut the hidden dimension (Llama)",
+                    Kind.SLICE, java.util.Set.of(Need.CALIBRATION, Need.WHOLE_MODEL), SliceOptions.class, SliceOptions.OPTIONS, SliceOptions::read);
+        }
+
+        @Override public CompressionMethod create(SliceOptions o) { return new SliceGpt(o); }
     }
 
-    @Override public String name() { return "slicegpt"; }
+    static final Descriptor DESCRIPTOR = new Descriptor();
+
+    public SliceGpt(SliceOptions options) { this.slice = options.slice(); }
+
+    public SliceGpt(double slice) { this(new SliceOptions(slice)); }
+
+    @Override public MethodDescriptor<?> descriptor() { return DESCRIPTOR; }
 
     @Override public String describe() { return String.format("slicegpt slice %.3g", slice); }
 
-    @Override public boolean needsCalibration() { return true; }
 
     /** The kept hidden width for a slice fraction (the reference's rounding to multiples of 8). */
     public static int keptWidth(int hidden, double slice) {
@@ -73,29 +85,30 @@ public final class SliceGpt implements CompressionMethod {
         return d;
     }
 
-    @Override public void prepare(Model m) {
+    @Override public void plan(ModelContext ctx) {
+        whole = ctx;
+        Model m = ctx.model();
         if (!(m.arch instanceof Llama)) throw new SquishException("slicegpt supports the Llama family only, not " + m.config.family());
         if (m.width() != m.config.hidden() || hasShortcuts(m))
             throw new SquishException(m.dir + ": this model is already sliced; slicegpt runs on an unsliced model");
         hidden = m.width();
         dim = keptWidth(hidden, slice);
         for (Block b : m.blocks) {
-            fold(b, "input_layernorm.weight", List.of("self_attn.q_proj", "self_attn.k_proj", "self_attn.v_proj"));
-            fold(b, "post_attention_layernorm.weight", List.of("mlp.gate_proj", "mlp.up_proj"));
+            fold(ctx, b, "input_layernorm.weight", List.of("self_attn.q_proj", "self_attn.k_proj", "self_attn.v_proj"));
+            fold(ctx, b, "post_attention_layernorm.weight", List.of("mlp.gate_proj", "mlp.up_proj"));
         }
         // The final norm goes into the head (which gets its own copy if it was tied to the embedding).
-        m.head = new DenseLinear(m.head.rows(), m.head.cols(), scaleColumns(m.head.toDense(), m.head.rows(), m.head.cols(), m.finalNorm));
-        m.tiedHead = false;
-        m.finalNorm = ones(m.finalNorm.length);
+        ctx.replaceHead(new DenseLinear(m.head.rows(), m.head.cols(), scaleColumns(m.head.toDense(), m.head.rows(), m.head.cols(), m.finalNorm)));
+        ctx.setFinalNorm(ones(m.finalNorm.length));
     }
 
-    private static void fold(Block b, String norm, List<String> readers) {
+    private static void fold(ModelContext ctx, Block b, String norm, List<String> readers) {
         float[] g = b.vector(norm);
         for (String name : readers) {
             Linear l = b.linear(name);
-            b.linears.put(name, new DenseLinear(l.rows(), l.cols(), scaleColumns(l.toDense(), l.rows(), l.cols(), g)));
+            ctx.replace(b, name, new DenseLinear(l.rows(), l.cols(), scaleColumns(l.toDense(), l.rows(), l.cols(), g)));
         }
-        b.vectors.put(norm, ones(g.length));
+        ctx.setVector(b, norm, ones(g.length));
     }
 
     private static float[] scaleColumns(float[] w, int rows, int cols, float[] g) {
@@ -115,26 +128,26 @@ public final class SliceGpt implements CompressionMethod {
             for (float[] x : ctx.blockInputs()) acc.add(x, n);
             basis = pca(acc);
             DMatrixRMaj q0 = columns(basis, dim);
-            m.embed = dense(CommonOps_DDRM.mult(matrix(m.embed), q0, null));
+            whole.replaceEmbedding(dense(CommonOps_DDRM.mult(matrix(m.embed), q0, null)));
             ctx.transformInputs(x -> rotateRows(x, n, q0));
             inWidth = dim;
         }
         DMatrixRMaj qIn = columns(basis, inWidth);
         for (String name : List.of("self_attn.q_proj", "self_attn.k_proj", "self_attn.v_proj"))
-            b.linears.put(name, dense(CommonOps_DDRM.mult(matrix(b.linear(name)), qIn, null)));
-        b.vectors.put("input_layernorm.weight", ones(inWidth));
+            ctx.put(name, dense(CommonOps_DDRM.mult(matrix(b.linear(name)), qIn, null)));
+        ctx.putVector("input_layernorm.weight", ones(inWidth));
         // Back to the original basis for now: the residual after attention is measured unrotated.
-        b.linears.put("attn_shortcut", dense(qIn));
-        b.linears.put("mlp_shortcut", dense(CommonOps_DDRM.identity(hidden)));
+        ctx.put("attn_shortcut", dense(qIn));
+        ctx.put("mlp_shortcut", dense(CommonOps_DDRM.identity(hidden)));
         HessianAccumulator mid = new HessianAccumulator(hidden);
         ctx.forEachSample((name, x, rows, cols) -> { if (name.equals("mlp_shortcut")) mid.add(x, rows); });
         DMatrixRMaj qMid = columns(pca(mid), dim);
-        b.linears.put("attn_shortcut", dense(CommonOps_DDRM.multTransA(qMid, qIn, null)));
-        rotateOutputs(b, "self_attn.o_proj", qMid);
+        ctx.put("attn_shortcut", dense(CommonOps_DDRM.multTransA(qMid, qIn, null)));
+        rotateOutputs(ctx, "self_attn.o_proj", qMid);
         for (String name : List.of("mlp.gate_proj", "mlp.up_proj"))
-            b.linears.put(name, dense(CommonOps_DDRM.mult(matrix(b.linear(name)), qMid, null)));
-        b.vectors.put("post_attention_layernorm.weight", ones(dim));
-        b.linears.put("mlp_shortcut", dense(qMid));
+            ctx.put(name, dense(CommonOps_DDRM.mult(matrix(b.linear(name)), qMid, null)));
+        ctx.putVector("post_attention_layernorm.weight", ones(dim));
+        ctx.put("mlp_shortcut", dense(qMid));
         HessianAccumulator out = new HessianAccumulator(hidden);
         KVCache cache = m.newCache(n);
         for (float[] x : ctx.blockInputs()) out.add(m.arch.forwardBlock(b, x.clone(), n, 0, cache, LinearObserver.NONE), n);
@@ -142,8 +155,8 @@ public final class SliceGpt implements CompressionMethod {
         boolean last = b.index == m.blocks.size() - 1;
         int outWidth = last ? hidden : dim; // the head is not sliced
         DMatrixRMaj qOut = columns(qOutFull, outWidth);
-        rotateOutputs(b, "mlp.down_proj", qOut);
-        b.linears.put("mlp_shortcut", dense(CommonOps_DDRM.multTransA(qOut, qMid, null)));
+        rotateOutputs(ctx, "mlp.down_proj", qOut);
+        ctx.put("mlp_shortcut", dense(CommonOps_DDRM.multTransA(qOut, qMid, null)));
         basis = qOutFull;
         inWidth = outWidth;
         double seconds = (System.nanoTime() - t0) / 1e9;
@@ -154,13 +167,15 @@ public final class SliceGpt implements CompressionMethod {
         }
     }
 
-    @Override public void finish(Model m, BlockPipeline pipeline) {
-        m.head = dense(CommonOps_DDRM.mult(matrix(m.head), columns(basis, inWidth), null));
+    @Override public void finish(ModelContext ctx) {
+        Model m = ctx.model();
+        ctx.replaceHead(dense(CommonOps_DDRM.mult(matrix(m.head), columns(basis, inWidth), null)));
     }
 
     /** W (and its bias) -> Q^T W: the linear's outputs expressed in the basis q (hidden x width). */
-    private static void rotateOutputs(Block b, String name, DMatrixRMaj q) {
-        b.linears.put(name, dense(CommonOps_DDRM.multTransA(q, matrix(b.linear(name)), null)));
+    private static void rotateOutputs(BlockContext ctx, String name, DMatrixRMaj q) {
+        Block b = ctx.block();
+        ctx.put(name, dense(CommonOps_DDRM.multTransA(q, matrix(b.linear(name)), null)));
         float[] bias = b.vector(name + ".bias");
         if (bias != null) {
             DMatrixRMaj v = new DMatrixRMaj(bias.length, 1);
@@ -168,7 +183,7 @@ public final class SliceGpt implements CompressionMethod {
             DMatrixRMaj r = CommonOps_DDRM.multTransA(q, v, null);
             float[] nb = new float[r.numRows];
             for (int i = 0; i < nb.length; i++) nb[i] = (float) r.data[i];
-            b.vectors.put(name + ".bias", nb);
+            ctx.putVector(name + ".bias", nb);
         }
     }
 

@@ -25,11 +25,19 @@ import dev.squish.util.Parallel;
  * each block's errors reach the later columns in one {@link dev.squish.util.Blas} GEMM.
  */
 public final class SparseGpt extends Pruner {
-    public SparseGpt(double sparsity, String pattern) { super(sparsity, pattern); }
+    public static final class Descriptor extends Family {
+        public Descriptor() { super("sparsegpt", "pruning with inverse-Hessian error compensation (SparseGPT)", java.util.Set.of(Need.CALIBRATION)); }
 
-    @Override public String name() { return "sparsegpt"; }
+        @Override public CompressionMethod create(PruneOptions o) { return new SparseGpt(o); }
+    }
 
-    @Override public boolean needsCalibration() { return true; }
+    static final Descriptor DESCRIPTOR = new Descriptor();
+
+    public SparseGpt(PruneOptions options) { super(options); }
+
+    public SparseGpt(double sparsity, String pattern) { this(options(sparsity, pattern)); }
+
+    @Override public MethodDescriptor<?> descriptor() { return DESCRIPTOR; }
 
     @Override protected float[] prune(dev.squish.calibration.BlockContext ctx, String linear, float[] w, int rows, int cols) {
         return prune(w, rows, cols, ctx.stats(linear).hessian.hessian(), sparsity, n, m,

@@ -1,6 +1,7 @@
 package dev.squish.methods;
 
 import dev.squish.calibration.BlockContext;
+import dev.squish.calibration.ModelContext;
 import dev.squish.model.Block;
 import dev.squish.model.Model;
 import dev.squish.weights.Linear;
@@ -17,20 +18,32 @@ import java.util.Map;
  * approximation of W in the Frobenius norm, stored as a {@link LowRankLinear}.
  *
  * <p>With {@code --allocation spectrum} the ranks of all selected matrices of all blocks are
- * allocated together from one budget before the first block is compressed: a first pass computes
- * the singular values of every selected (still dense) matrix.
+ * allocated together from one budget in {@link #plan}, before the first block is compressed: a
+ * first pass computes the singular values of every selected (still dense) matrix.
  */
 public final class Svd extends Factorizer {
     private Map<String, Integer> allocated; // "block/linear" -> rank, for the spectrum allocation
 
-    public Svd(Double keep, Integer rank, String allocation) { super(keep, rank, allocation); }
+    public static final class Descriptor extends Family {
+        public Descriptor() { super("svd", "truncated SVD, W = A B (data-free)", java.util.Set.of(Need.WHOLE_MODEL)); }
 
-    @Override public String name() { return "svd"; }
+        @Override public CompressionMethod create(LowRankOptions o) { return new Svd(o); }
+    }
 
-    @Override public boolean needsCalibration() { return false; }
+    static final Descriptor DESCRIPTOR = new Descriptor();
+
+    public Svd(LowRankOptions options) { super(options); }
+
+    public Svd(Double keep, Integer rank, String allocation) { this(new LowRankOptions(keep, rank, allocation)); }
+
+    @Override public MethodDescriptor<?> descriptor() { return DESCRIPTOR; }
+
+    /** With the spectrum allocation: one budget over every selected matrix of the model, before the first block. */
+    @Override public void plan(ModelContext ctx) {
+        if (needsSpectra()) allocated = allocateAll(ctx);
+    }
 
     @Override public void compressBlock(BlockContext ctx) {
-        if (needsSpectra() && allocated == null) allocated = allocateAll(ctx);
         for (String name : ctx.selectedLinears()) {
             Linear l = ctx.block().linear(name);
             long t0 = System.nanoTime();
@@ -44,7 +57,7 @@ public final class Svd extends Factorizer {
     }
 
     /** One budget over every selected matrix of the model (first pass over the dense weights). */
-    private Map<String, Integer> allocateAll(BlockContext ctx) {
+    private Map<String, Integer> allocateAll(ModelContext ctx) {
         Model m = ctx.model();
         List<String> keys = new ArrayList<>();
         List<RankAllocation.Item> items = new ArrayList<>();

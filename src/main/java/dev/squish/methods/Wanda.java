@@ -17,11 +17,19 @@ import dev.squish.util.Parallel;
  * (the reference's {@code topk(..., prune_n, largest=False)} per group).
  */
 public final class Wanda extends Pruner {
-    public Wanda(double sparsity, String pattern) { super(sparsity, pattern); }
+    public static final class Descriptor extends Family {
+        public Descriptor() { super("wanda", "prunes by |W_ij| * ||X_j|| per output row (Wanda)", java.util.Set.of(Need.CALIBRATION)); }
 
-    @Override public String name() { return "wanda"; }
+        @Override public CompressionMethod create(PruneOptions o) { return new Wanda(o); }
+    }
 
-    @Override public boolean needsCalibration() { return true; }
+    static final Descriptor DESCRIPTOR = new Descriptor();
+
+    public Wanda(PruneOptions options) { super(options); }
+
+    public Wanda(double sparsity, String pattern) { this(options(sparsity, pattern)); }
+
+    @Override public MethodDescriptor<?> descriptor() { return DESCRIPTOR; }
 
     @Override protected float[] prune(dev.squish.calibration.BlockContext ctx, String linear, float[] w, int rows, int cols) {
         return prune(w, rows, cols, ctx.stats(linear).hessian.columnNormsSquared(), sparsity, n, m);

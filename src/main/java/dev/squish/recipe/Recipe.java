@@ -1,6 +1,10 @@
 package dev.squish.recipe;
 
 import dev.squish.SquishException;
+import dev.squish.methods.Kind;
+import dev.squish.methods.MethodDescriptor;
+import dev.squish.methods.Methods;
+import dev.squish.methods.OptionReader;
 import java.io.IOException;
 import java.nio.ByteBuffer;
 import java.nio.charset.CharacterCodingException;
@@ -97,9 +101,9 @@ public record Recipe(CalibrationSpec calibration, List<Stage> stages, String sou
             }
             Object name = sm.get("method");
             if (name == null) {
-                throw new SquishException(at + ": missing 'method' (one of " + String.join(", ", Method.ids()) + ")");
+                throw new SquishException(at + ": missing 'method' (one of " + String.join(", ", Methods.ids()) + ")");
             }
-            Method m = method(name, at + ": ", "method");
+            MethodDescriptor<?> m = method(name, at + ": ", "method");
             Map<Object, Object> opts = new java.util.LinkedHashMap<>(sm);
             opts.remove("method");
             stages.add(StageRules.stage(m, new OptionReader(at + " (" + m.id() + "): ", false, opts)));
@@ -119,10 +123,19 @@ public record Recipe(CalibrationSpec calibration, List<Stage> stages, String sou
      * the flags ({@code --group-size}, {@code --calibration}).
      */
     public static Recipe single(String method, Map<String, ?> options, Map<String, ?> calibration) {
-        Method m = method(method, "", "--method");
+        MethodDescriptor<?> m = method(method, "", "--method");
         Stage s = StageRules.stage(m, new OptionReader("", true, options));
         CalibrationSpec cal = calibration(new OptionReader("", true, calibration), null);
         return checked(new Recipe(cal, List.of(s), "--method " + m.id()));
+    }
+
+    /**
+     * Calibration settings from command-line values under the recipe's keys ({@code file},
+     * {@code samples}, {@code seq_len}, {@code sampling}, {@code seed}; absent or null = default),
+     * checked as a recipe's calibration block, with errors naming the flags.
+     */
+    public static CalibrationSpec calibrationFlags(Map<String, ?> flags) {
+        return calibration(new OptionReader("", true, flags), null);
     }
 
     /** The same stages with other calibration settings (e.g. overridden from the command line). */
@@ -132,14 +145,14 @@ public record Recipe(CalibrationSpec calibration, List<Stage> stages, String sou
 
     /** Whether any stage needs calibration activations. */
     public boolean needsCalibration() {
-        return stages.stream().anyMatch(s -> s.methodEnum().needsCalibration());
+        return stages.stream().anyMatch(s -> s.descriptor().needsCalibration());
     }
 
     /**
      * Checks the stages' {@code layers} against the linear names of one block (e.g.
      * {@code self_attn.q_proj}, {@code mlp.down_proj}), once the model is known: every stage must
-     * match at least one linear, and no linear may be factorized by a low-rank stage and also be
-     * pruned or factorized by another stage.
+     * match at least one linear, and no linear may be factorized by one stage and also be pruned or
+     * factorized by another ({@link Kind.Edit}).
      */
     public void checkLayers(Collection<String> linearNames) {
         for (int i = 0; i < stages.size(); i++) {
@@ -152,11 +165,13 @@ public record Recipe(CalibrationSpec calibration, List<Stage> stages, String sou
         for (String name : linearNames) {
             for (int i = 0; i < stages.size(); i++) {
                 Stage s = stages.get(i);
-                if (!s.appliesTo(name) || (s.kind() != Method.Kind.LOW_RANK && s.kind() != Method.Kind.PRUNE)) continue;
+                Kind.Edit se = s.kind().edit();
+                if (!s.appliesTo(name) || (se != Kind.Edit.FACTOR && se != Kind.Edit.MASK)) continue;
                 for (int j = 0; j < i; j++) {
                     Stage t = stages.get(j);
-                    boolean clash = t.appliesTo(name) && (t.kind() == Method.Kind.LOW_RANK || t.kind() == Method.Kind.PRUNE)
-                            && (t.kind() == Method.Kind.LOW_RANK || s.kind() == Method.Kind.LOW_RANK);
+                    Kind.Edit te = t.kind().edit();
+                    boolean clash = t.appliesTo(name) && (te == Kind.Edit.FACTOR || te == Kind.Edit.MASK)
+                            && (te == Kind.Edit.FACTOR || se == Kind.Edit.FACTOR);
                     if (clash) {
                         throw new SquishException(where(i) + name + " is also changed by stage " + (j + 1) + " ("
                                 + t.method() + "); a factorized layer cannot also be pruned or factorized again"
@@ -184,15 +199,15 @@ public record Recipe(CalibrationSpec calibration, List<Stage> stages, String sou
         return r;
     }
 
-    private static Method method(Object name, String prefix, String key) {
+    private static MethodDescriptor<?> method(Object name, String prefix, String key) {
         if (name instanceof String s) {
-            var m = Method.byId(s);
+            var m = Methods.byId(s);
             if (m.isPresent()) return m.get();
-            String near = OptionReader.nearest(s, Method.ids());
+            String near = OptionReader.nearest(s, Methods.ids());
             throw new SquishException(prefix + "unknown method '" + s + "'" + (near != null ? " (did you mean '" + near + "'?)" : "")
-                    + "; known methods: " + String.join(", ", Method.ids()));
+                    + "; known methods: " + String.join(", ", Methods.ids()));
         }
-        throw new SquishException(prefix + key + " must be a method name (" + String.join(", ", Method.ids()) + "), got "
+        throw new SquishException(prefix + key + " must be a method name (" + String.join(", ", Methods.ids()) + "), got "
                 + OptionReader.describe(name));
     }
 

@@ -1,46 +1,66 @@
 package dev.squish.recipe;
 
-import java.util.Collections;
-import java.util.LinkedHashMap;
+import dev.squish.methods.CompressionMethod;
+import dev.squish.methods.Kind;
+import dev.squish.methods.MethodDescriptor;
+import dev.squish.methods.MethodOptions;
+import dev.squish.methods.NM;
+import dev.squish.methods.PruneOptions;
+
 import java.util.Map;
 import java.util.Objects;
 import java.util.regex.Pattern;
 
 /**
- * One validated step of a recipe: a method, its options with defaults filled in, and which linear
- * layers it applies to.
+ * One validated step of a recipe: a method (its {@link MethodDescriptor}), its typed options with
+ * defaults filled in, and which linear layers it applies to.
  *
- * <p>Options use the recipe's key names ({@code sparsity}, {@code pattern}, {@code keep},
- * {@code rank}, {@code allocation}, {@code slice}, {@code bits}, {@code group_size}, {@code sym},
- * {@code act_order}, {@code outliers}). After validation, fractions are {@link Double}, counts
- * {@link Integer}, flags {@link Boolean} and choices {@link String}; defaults are present, so
+ * <p>{@link #options()} shows the typed options under the recipe's key names ({@code sparsity},
+ * {@code group_size}, ...): fractions are {@link Double}, counts {@link Integer}, flags
+ * {@link Boolean} and choices {@link String}; defaults are present, so
  * {@code stage.intOpt("group_size")} always works for a quantizer. For an N:M pattern the implied
- * {@code sparsity} is filled in too.
- *
- * @param method the method id, e.g. {@code "gptq"} (see {@link Method})
- * @param layers regular expression searched ({@link java.util.regex.Matcher#find()}) in each
- *               linear's name within its block, e.g. {@code self_attn.q_proj}; {@code .*} when the
- *               recipe gives none
+ * {@code sparsity} is there too.
  */
-public record Stage(String method, Map<String, Object> options, Pattern layers) {
+public final class Stage {
     public static final Pattern ALL_LAYERS = Pattern.compile(".*");
 
-    public Stage {
-        Objects.requireNonNull(method, "method");
-        options = Collections.unmodifiableMap(new LinkedHashMap<>(options));
-        layers = layers == null ? ALL_LAYERS : layers;
+    private final MethodDescriptor<?> descriptor;
+    private final MethodOptions settings;
+    private final Pattern layers;
+
+    /**
+     * @param layers regular expression searched ({@link java.util.regex.Matcher#find()}) in each
+     *               linear's name within its block, e.g. {@code self_attn.q_proj}; null (or
+     *               {@link #ALL_LAYERS}) for every linear
+     */
+    public Stage(MethodDescriptor<?> descriptor, MethodOptions settings, Pattern layers) {
+        this.descriptor = Objects.requireNonNull(descriptor, "descriptor");
+        this.settings = descriptor.optionsType().cast(Objects.requireNonNull(settings, "settings"));
+        this.layers = layers == null ? ALL_LAYERS : layers;
     }
 
-    public Method methodEnum() {
-        return Method.byId(method).orElseThrow(() -> new IllegalStateException("unknown method " + method));
-    }
+    /** The method id, e.g. {@code "gptq"}. */
+    public String method() { return descriptor.id(); }
 
-    public Method.Kind kind() { return methodEnum().kind(); }
+    public MethodDescriptor<?> descriptor() { return descriptor; }
+
+    /** The typed options record (e.g. {@code GptqOptions}). */
+    public MethodOptions settings() { return settings; }
+
+    /** The options under their recipe keys (see the class comment). */
+    public Map<String, Object> options() { return java.util.Collections.unmodifiableMap(settings.values()); }
+
+    public Pattern layers() { return layers; }
+
+    public Kind kind() { return descriptor.kind(); }
+
+    /** A fresh method object for this stage. */
+    public CompressionMethod create() { return descriptor.createFrom(settings); }
 
     /** Whether this stage applies to the linear named e.g. {@code mlp.down_proj}. */
     public boolean appliesTo(String linearName) { return layers.matcher(linearName).find(); }
 
-    public boolean has(String key) { return options.containsKey(key); }
+    public boolean has(String key) { return options().containsKey(key); }
 
     public double doubleOpt(String key) { return ((Number) require(key)).doubleValue(); }
 
@@ -58,55 +78,32 @@ public record Stage(String method, Map<String, Object> options, Pattern layers) 
 
     public String stringOpt(String key, String dflt) { return has(key) ? stringOpt(key) : dflt; }
 
-    /** The N:M pattern of a pruning stage, or null for unstructured sparsity. */
-    public NM nm() {
-        String p = stringOpt("pattern", "unstructured");
-        return p.equals("unstructured") ? null : NM.parse(p);
-    }
+    /** The N:M pattern of a pruning stage, or null for unstructured sparsity or another kind of method. */
+    public NM nm() { return settings instanceof PruneOptions p ? p.pattern() : null; }
 
     private Object require(String key) {
-        Object v = options.get(key);
-        if (v == null) throw new IllegalStateException("stage " + method + " has no option '" + key + "'");
+        Object v = options().get(key);
+        if (v == null) throw new IllegalStateException("stage " + method() + " has no option '" + key + "'");
         return v;
     }
 
     /** E.g. {@code gptq bits=4 group_size=128 sym=true act_order=false outliers=0.0}. */
     public String describe() {
-        StringBuilder sb = new StringBuilder(method);
-        options.forEach((k, v) -> sb.append(' ').append(k).append('=').append(v));
+        StringBuilder sb = new StringBuilder(method());
+        options().forEach((k, v) -> sb.append(' ').append(k).append('=').append(v));
         if (layers != ALL_LAYERS) sb.append(" layers=").append(layers.pattern());
         return sb.toString();
     }
 
     @Override
     public boolean equals(Object o) {
-        return o instanceof Stage s && s.method.equals(method) && s.options.equals(options)
+        return o instanceof Stage s && s.method().equals(method()) && s.settings.equals(settings)
                 && s.layers.pattern().equals(layers.pattern());
     }
 
     @Override
-    public int hashCode() { return Objects.hash(method, options, layers.pattern()); }
+    public int hashCode() { return Objects.hash(method(), settings, layers.pattern()); }
 
-    /**
-     * Semi-structured sparsity: in every group of {@code m} consecutive weights along the input
-     * dimension, at most {@code n} stay non-zero (NVIDIA's convention; {@code 2:4} keeps 2 of 4).
-     */
-    public record NM(int n, int m) {
-        public NM {
-            if (!(n > 0 && n < m && m <= 32)) throw new IllegalArgumentException("need 0 < N < M <= 32: " + n + ":" + m);
-        }
-
-        /** Weights set to zero in each group of {@code m}. */
-        public int zerosPerGroup() { return m - n; }
-
-        public double sparsity() { return (double) (m - n) / m; }
-
-        static NM parse(String s) {
-            int c = s.indexOf(':');
-            return new NM(Integer.parseInt(s.substring(0, c).trim()), Integer.parseInt(s.substring(c + 1).trim()));
-        }
-
-        @Override
-        public String toString() { return n + ":" + m; }
-    }
+    @Override
+    public String toString() { return describe(); }
 }

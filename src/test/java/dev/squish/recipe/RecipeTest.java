@@ -3,6 +3,9 @@ package dev.squish.recipe;
 import static org.junit.jupiter.api.Assertions.*;
 
 import dev.squish.SquishException;
+import dev.squish.methods.Kind;
+import dev.squish.methods.Methods;
+import dev.squish.methods.NM;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.HashMap;
@@ -51,10 +54,10 @@ class RecipeTest {
 
         Stage s = r.stages().get(0);
         assertEquals("sparsegpt", s.method());
-        assertEquals(Method.Kind.PRUNE, s.kind());
+        assertEquals(Kind.PRUNE, s.kind());
         assertEquals(0.5, s.doubleOpt("sparsity"));
         assertEquals("2:4", s.stringOpt("pattern"));
-        assertEquals(new Stage.NM(2, 4), s.nm());
+        assertEquals(new NM(2, 4), s.nm());
         assertEquals(2, s.nm().zerosPerGroup());
         assertEquals("mlp\\..*", s.layers().pattern());
         assertTrue(s.appliesTo("mlp.down_proj"));
@@ -78,7 +81,7 @@ class RecipeTest {
         assertTrue(Files.isRegularFile(r.calibration().file()));
         assertEquals(Path.of("fixtures/data/kjv/train.txt").toAbsolutePath().normalize(), r.calibration().file().toAbsolutePath().normalize());
         assertEquals(List.of("sparsegpt", "gptq"), r.stages().stream().map(Stage::method).toList());
-        assertEquals(new Stage.NM(2, 4), r.stages().get(0).nm());
+        assertEquals(new NM(2, 4), r.stages().get(0).nm());
         assertTrue(r.stages().get(0).appliesTo("mlp.gate_proj"));
         assertFalse(r.stages().get(0).appliesTo("self_attn.v_proj"));
         r.checkLayers(List.of("self_attn.q_proj", "self_attn.k_proj", "self_attn.v_proj", "self_attn.o_proj",
@@ -108,7 +111,7 @@ class RecipeTest {
         assertEquals("4:8", s.stringOpt("pattern"));
         assertEquals(0.5, s.doubleOpt("sparsity"));
         Stage t = parse("stages:\n  - method: wanda\n    pattern: 1:4\n    sparsity: 0.75\n").stages().get(0);
-        assertEquals(new Stage.NM(1, 4), t.nm());
+        assertEquals(new NM(1, 4), t.nm());
         assertEquals(0.75, t.doubleOpt("sparsity"));
     }
 
@@ -214,10 +217,10 @@ class RecipeTest {
 
     @Test
     void methodTable() {
-        assertEquals(List.of("magnitude", "wanda", "sparsegpt", "svd", "asvd", "slicegpt", "rtn", "gptq", "awq"), Method.ids());
-        for (String m : List.of("magnitude", "svd", "rtn")) assertFalse(Method.byId(m).orElseThrow().needsCalibration());
+        assertEquals(List.of("magnitude", "wanda", "sparsegpt", "svd", "asvd", "slicegpt", "rtn", "gptq", "awq"), Methods.ids());
+        for (String m : List.of("magnitude", "svd", "rtn")) assertFalse(Methods.get(m).needsCalibration());
         for (String m : List.of("wanda", "sparsegpt", "asvd", "slicegpt", "gptq", "awq")) {
-            assertTrue(Method.byId(m).orElseThrow().needsCalibration());
+            assertTrue(Methods.get(m).needsCalibration());
         }
     }
 

@@ -1,4 +1,4 @@
-package dev.squish.recipe;
+package dev.squish.methods;
 
 import dev.squish.SquishException;
 import java.math.BigInteger;
@@ -8,14 +8,16 @@ import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Locale;
 import java.util.Map;
+import java.util.function.Supplier;
 
 /**
  * Reads typed values out of one mapping (a recipe stage, the calibration block, or the options of
  * the plain {@code --method} command line) and words errors for the user: each message starts
  * with a prefix naming the file and stage, and names the key ({@code bits}) or, for the command
- * line, the flag ({@code --bits}).
+ * line, the flag ({@code --bits}). It checks types only; the limits of each value are checked once,
+ * by the method's options record ({@link #build}).
  */
-final class OptionReader {
+public final class OptionReader {
     private final String prefix;
     private final boolean cli;
     private final Map<String, Object> values = new LinkedHashMap<>();
@@ -25,7 +27,7 @@ final class OptionReader {
      * @param cli    command-line mode: keys are shown as flags, null values mean "not given" and
      *               strings are accepted for numbers and flags
      */
-    OptionReader(String prefix, boolean cli, Map<?, ?> raw) {
+    public OptionReader(String prefix, boolean cli, Map<?, ?> raw) {
         this.prefix = prefix;
         this.cli = cli;
         for (Map.Entry<?, ?> e : raw.entrySet()) {
@@ -38,21 +40,21 @@ final class OptionReader {
      * How the user wrote the key: {@code group_size} in a recipe, {@code --group-size} on the
      * command line (where the calibration {@code file} is {@code --calibration}).
      */
-    String name(String key) {
+    public String name(String key) {
         if (!cli) return key;
         return "--" + (key.equals("file") ? "calibration" : key.replace('_', '-'));
     }
 
-    SquishException error(String message) {
+    public SquishException error(String message) {
         return new SquishException(prefix + message);
     }
 
-    boolean has(String key) {
+    public boolean has(String key) {
         return values.containsKey(key);
     }
 
     /** Fails on the first key not in {@code allowed}, suggesting the nearest allowed one. */
-    void rejectUnknown(Collection<String> allowed, String owner) {
+    public void rejectUnknown(Collection<String> allowed, String owner) {
         for (String k : values.keySet()) {
             if (allowed.contains(k)) continue;
             String near = nearest(k, allowed);
@@ -70,26 +72,32 @@ final class OptionReader {
         return v;
     }
 
-    /** A number in the interval given by the bounds, or null if absent. */
-    Double fraction(String key, double lo, boolean loIncl, double hi, boolean hiIncl) {
+    /**
+     * A number, or null if absent; {@code range} only words the message (the options record checks
+     * the value against it).
+     */
+    public Double number(String key, Range range) {
         Object v = raw(key);
         if (v == null) return null;
-        String range = (loIncl ? "[" : "(") + fmt(lo) + ", " + fmt(hi) + (hiIncl ? "]" : ")");
-        double d;
-        if (v instanceof Number n && !(v instanceof Double dd && dd.isNaN())) {
-            d = n.doubleValue();
-        } else if (cli && v instanceof String s && isDouble(s)) {
-            d = Double.parseDouble(s.trim());
-        } else {
-            throw error(name(key) + " must be a number in " + range + ", got " + describe(v));
+        if (v instanceof Number n && !(v instanceof Double dd && dd.isNaN())) return n.doubleValue();
+        if (cli && v instanceof String s && isDouble(s)) return Double.parseDouble(s.trim());
+        throw error(name(key) + " must be a number in " + range + ", got " + describe(v));
+    }
+
+    /**
+     * Builds an options record from values read here; its own checks ({@link OptionException})
+     * come out worded for this reader (prefix, key or flag names).
+     */
+    public <T> T build(Supplier<T> make) {
+        try {
+            return make.get();
+        } catch (OptionException e) {
+            throw error(e.words(this::name));
         }
-        boolean ok = (loIncl ? d >= lo : d > lo) && (hiIncl ? d <= hi : d < hi);
-        if (!ok) throw error(name(key) + " must be in " + range + ", got " + fmt(d));
-        return d;
     }
 
     /** An int, or null if absent. */
-    Integer integer(String key) {
+    public Integer integer(String key) {
         Object v = raw(key);
         if (v == null) return null;
         BigInteger b = null;
@@ -106,7 +114,7 @@ final class OptionReader {
     }
 
     /** A long (e.g. a seed), or null if absent. */
-    Long longValue(String key) {
+    public Long longValue(String key) {
         Object v = raw(key);
         if (v == null) return null;
         BigInteger b = null;
@@ -118,7 +126,7 @@ final class OptionReader {
         return b.longValue();
     }
 
-    Boolean bool(String key) {
+    public Boolean bool(String key) {
         Object v = raw(key);
         if (v == null) return null;
         if (v instanceof Boolean b) return b;
@@ -128,7 +136,7 @@ final class OptionReader {
         throw error(name(key) + " must be true or false, got " + describe(v));
     }
 
-    String string(String key) {
+    public String string(String key) {
         Object v = raw(key);
         if (v == null) return null;
         if (v instanceof String s) return s;
@@ -136,14 +144,14 @@ final class OptionReader {
     }
 
     /** One of {@code choices} (case-sensitive), or null if absent. */
-    String choice(String key, List<String> choices) {
+    public String choice(String key, List<String> choices) {
         Object v = raw(key);
         if (v == null) return null;
         if (v instanceof String s && choices.contains(s)) return s;
         throw error(name(key) + " must be " + String.join(" or ", choices) + ", got " + describe(v));
     }
 
-    static String describe(Object v) {
+    public static String describe(Object v) {
         if (v == null) return "nothing";
         if (v instanceof String s) return "'" + s + "'";
         if (v instanceof Map) return "a mapping";
@@ -152,7 +160,7 @@ final class OptionReader {
         return String.valueOf(v);
     }
 
-    static String fmt(double d) {
+    public static String fmt(double d) {
         if (d == Math.rint(d) && Math.abs(d) < 1e15) return Long.toString((long) d);
         return Double.toString(d);
     }
@@ -166,7 +174,7 @@ final class OptionReader {
     }
 
     /** The allowed word within edit distance 2 (or 1/3 of its length) of {@code word}, if any. */
-    static String nearest(String word, Collection<String> allowed) {
+    public static String nearest(String word, Collection<String> allowed) {
         String best = null;
         int bestD = Integer.MAX_VALUE;
         String w = word.toLowerCase(Locale.ROOT).replace('-', '_');
