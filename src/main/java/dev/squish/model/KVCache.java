@@ -5,6 +5,19 @@ public final class KVCache {
     public final int capacity;
     final float[][] k, v;
     final int[] kvDim;
+    private final float[][] scratch = new float[10][];
+
+    /**
+     * An activation buffer of exactly {@code size} floats for slot {@code slot}, kept for the next
+     * call: a decode step otherwise allocates (and zeroes) about ten arrays per block. Contents are
+     * whatever the last user left; every user overwrites it completely. A cache serves one sequence
+     * on one thread at a time, so blocks can share slots.
+     */
+    float[] scratch(int slot, int size) {
+        float[] a = scratch[slot];
+        if (a == null || a.length != size) scratch[slot] = a = new float[size];
+        return a;
+    }
 
     public KVCache(Model model, int capacity) {
         int layers = model.blocks.size();

@@ -86,12 +86,12 @@ public final class Llama extends Architecture {
         int d = b.linear("self_attn.q_proj").cols();
         int width = x.length / n;
         float eps = config.normEps();
-        float[] h = new float[n * d];
+        float[] h = buf(cache, obs, 0, n * d);
         if (width != d) throw new IllegalStateException("block " + b.index + ": residual width " + width + " but q_proj takes " + d);
         Ops.rmsNorm(x, h, b.vector("input_layernorm.weight"), n, width, config.hidden(), eps);
         Linear qp = b.linear("self_attn.q_proj"), kp = b.linear("self_attn.k_proj"), vp = b.linear("self_attn.v_proj");
         int qDim = qp.rows(), kvDim = kp.rows(), hd = config.headDim();
-        float[] q = new float[n * qDim], k = new float[n * kvDim], v = new float[n * kvDim];
+        float[] q = buf(cache, obs, 1, n * qDim), k = buf(cache, obs, 2, n * kvDim), v = buf(cache, obs, 3, n * kvDim);
         obs.input("self_attn.q_proj", h, n, d);
         qp.matmul(h, n, q);
         obs.input("self_attn.k_proj", h, n, d);
@@ -106,10 +106,10 @@ public final class Llama extends Architecture {
         float[] kc = cache.k[b.index], vc = cache.v[b.index];
         System.arraycopy(k, 0, kc, pos0 * kvDim, n * kvDim);
         System.arraycopy(v, 0, vc, pos0 * kvDim, n * kvDim);
-        float[] att = new float[n * qDim];
+        float[] att = buf(cache, obs, 4, n * qDim);
         Ops.attention(q, kc, vc, att, n, pos0, qDim / hd, kvDim / hd, hd);
         Linear op = b.linear("self_attn.o_proj");
-        float[] o = new float[n * op.rows()];
+        float[] o = buf(cache, obs, 5, n * op.rows());
         obs.input("self_attn.o_proj", att, n, qDim);
         op.matmul(att, n, o);
         Ops.addBias(o, b.vector("self_attn.o_proj.bias"), n);
@@ -117,11 +117,11 @@ public final class Llama extends Architecture {
 
         int d2 = b.linear("mlp.gate_proj").cols();
         int w2 = x.length / n;
-        float[] h2 = new float[n * w2];
+        float[] h2 = buf(cache, obs, 6, n * w2);
         Ops.rmsNorm(x, h2, b.vector("post_attention_layernorm.weight"), n, w2, config.hidden(), eps);
         Linear gp = b.linear("mlp.gate_proj"), up = b.linear("mlp.up_proj"), dp = b.linear("mlp.down_proj");
         int inter = gp.rows();
-        float[] g = new float[n * inter], u = new float[n * inter];
+        float[] g = buf(cache, obs, 7, n * inter), u = buf(cache, obs, 8, n * inter);
         obs.input("mlp.gate_proj", h2, n, d2);
         gp.matmul(h2, n, g);
         obs.input("mlp.up_proj", h2, n, d2);
@@ -129,11 +129,19 @@ public final class Llama extends Architecture {
         Ops.addBias(g, b.vector("mlp.gate_proj.bias"), n);
         Ops.addBias(u, b.vector("mlp.up_proj.bias"), n);
         Ops.swiglu(g, u, g.length);
-        float[] dn = new float[n * dp.rows()];
+        float[] dn = buf(cache, obs, 9, n * dp.rows());
         obs.input("mlp.down_proj", g, n, inter);
         dp.matmul(g, n, dn);
         Ops.addBias(dn, b.vector("mlp.down_proj.bias"), n);
         return residual(b, "mlp_shortcut", x, dn, n, obs);
+    }
+
+    /**
+     * The cache's reusable buffer, or a new array when an observer is watching (observers such as
+     * calibration may keep the arrays they are shown).
+     */
+    private static float[] buf(KVCache cache, LinearObserver obs, int slot, int size) {
+        return obs == LinearObserver.NONE ? cache.scratch(slot, size) : new float[size];
     }
 
     private float[] residual(Block b, String shortcut, float[] x, float[] delta, int n, LinearObserver obs) {
