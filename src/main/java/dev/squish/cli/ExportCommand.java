@@ -22,12 +22,25 @@ final class ExportCommand implements Callable<Integer> {
     @Option(names = "--type", defaultValue = "F32",
             description = "F32 (default), F16, Q8_0, Q5_0, Q5_1, Q4_0, Q4_1, Q6_K, Q5_K, Q4_K, Q3_K or Q2_K (output head and row-length fallbacks as llama-quantize)") String type;
     @Option(names = "--force", description = "Replace OUT.gguf if it exists.") boolean force;
+    @Option(names = "--calibration", paramLabel = "TEXT_FILE",
+            description = "Quantize the decoder linears and the output head by GPTQ on llama.cpp's grid, calibrated on this text.") Path calibration;
+    @Option(names = "--samples", description = "Calibration windows (default 128).") Integer samples;
+    @Option(names = "--seq-len", paramLabel = "L", description = "Tokens per calibration window (default 256).") Integer seqLen;
 
     @Override public Integer call() {
         GgufExport.Type t = GgufExport.Type.parse(type);
         if (Files.exists(out) && !force) throw new SquishException(out + ": already exists (use --force to replace it)");
         if (!Files.isDirectory(model)) throw new SquishException(model + ": not a model folder");
-        GgufExport.Result r = GgufExport.export(model, out, t);
+        GgufExport.Calibration cal = null;
+        if (calibration != null) {
+            if (!Files.isRegularFile(calibration)) throw new SquishException(calibration + ": no such file (--calibration)");
+            if (samples != null && samples < 1) throw new SquishException("--samples must be at least 1, got " + samples);
+            if (seqLen != null && seqLen < 2) throw new SquishException("--seq-len must be at least 2, got " + seqLen);
+            cal = new GgufExport.Calibration(calibration, samples != null ? samples : 128, seqLen != null ? seqLen : 256);
+        } else if (samples != null || seqLen != null) {
+            throw new SquishException("--samples and --seq-len need --calibration");
+        }
+        GgufExport.Result r = GgufExport.export(model, out, t, cal);
         spec.commandLine().getOut().printf("wrote %s: %s, %,d tensors, %,d bytes%s%n", r.file(), t, r.tensors(), r.bytes(),
                 r.fallbacks() > 0 ? " (" + r.fallbacks() + " tensors in llama-quantize's fallback type: rows not a multiple of the block size)" : "");
         return 0;

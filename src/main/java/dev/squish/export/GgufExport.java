@@ -13,6 +13,7 @@ import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.Locale;
+import java.util.Map;
 import java.util.function.Supplier;
 
 /**
@@ -95,8 +96,23 @@ public final class GgufExport {
         return cols % fallback.blockSize == 0 ? fallback : GgmlType.F16;
     }
 
+    /**
+     * Calibration text for GPTQ on llama.cpp's grid ({@link GgufGptq}): {@code samples} windows of
+     * {@code seqLen} tokens, taken in order from the start of the text.
+     */
+    public record Calibration(Path text, int samples, int seqLen) {}
+
     /** Exports {@code modelDir} to {@code out} with 2-D weights stored as {@code type}. */
-    public static Result export(Path modelDir, Path out, Type type) {
+    public static Result export(Path modelDir, Path out, Type type) { return export(modelDir, out, type, null); }
+
+    /**
+     * As {@link #export(Path, Path, Type)}; with a calibration, every decoder linear and the output
+     * head are quantized by GPTQ on the ggml grid of their type, from Hessians of the
+     * full-precision model's inputs to each layer on the calibration text (not sequential: every
+     * layer sees the original model's activations). Token embeddings, and tensors in a type
+     * whose grid is not affine (the IQ4_NL fallback), keep ggml's round-to-nearest.
+     */
+    public static Result export(Path modelDir, Path out, Type type, Calibration cal) {
         ModelConfig cfg = ModelConfig.load(modelDir);
         if (cfg.family() != ModelConfig.Family.LLAMA || cfg.modelType().equals("qwen2"))
             throw new SquishException(modelDir + ": GGUF export supports Llama-architecture models (llama, mistral); this is " + cfg.modelType());
@@ -134,24 +150,27 @@ public final class GgufExport {
             w.put("general.quantization_version", GgufValue.u32(2)); // GGML_QNT_VERSION
             vocab.writeTo(w);
 
+            if (cal != null && !type.ggml.isBlockQuantized())
+                throw new SquishException("--calibration applies to quantized GGUF types, not " + type);
+            Map<String, double[]> hessians = cal == null ? Map.of() : hessians(modelDir, cal);
             int[] fallbacks = {0};
             int h = cfg.hidden();
             boolean tied = cfg.tieEmbeddings() || !hasWeight(st, "lm_head");
-            add2d(w, st, "token_embd.weight", "model.embed_tokens", cfg.vocab(), h, type, tied, fallbacks, null);
+            add2d(w, st, "token_embd.weight", "model.embed_tokens", cfg.vocab(), h, type, tied, fallbacks, null, hessians);
             for (int l = 0; l < cfg.layers(); l++) {
                 String p = "model.layers." + l + ".", b = "blk." + l + ".";
                 add1d(w, st, b + "attn_norm.weight", p + "input_layernorm.weight", h);
                 int hd = cfg.headDim();
                 int heads = shapes == null ? cfg.heads() : shapes.get(l).heads(), kv = shapes == null ? cfg.kvHeads() : shapes.get(l).kvHeads();
                 int ff = shapes == null ? cfg.intermediate() : shapes.get(l).intermediate();
-                add2d(w, st, b + "attn_q.weight", p + "self_attn.q_proj", heads * hd, h, type, false, fallbacks, v -> permuteRows(v, heads, hd, h));
-                add2d(w, st, b + "attn_k.weight", p + "self_attn.k_proj", kv * hd, h, type, false, fallbacks, v -> permuteRows(v, kv, hd, h));
-                add2d(w, st, b + "attn_v.weight", p + "self_attn.v_proj", kv * hd, h, type, false, fallbacks, null);
-                add2d(w, st, b + "attn_output.weight", p + "self_attn.o_proj", h, heads * hd, type, false, fallbacks, null);
+                add2d(w, st, b + "attn_q.weight", p + "self_attn.q_proj", heads * hd, h, type, false, fallbacks, v -> permuteRows(v, heads, hd, h), hessians);
+                add2d(w, st, b + "attn_k.weight", p + "self_attn.k_proj", kv * hd, h, type, false, fallbacks, v -> permuteRows(v, kv, hd, h), hessians);
+                add2d(w, st, b + "attn_v.weight", p + "self_attn.v_proj", kv * hd, h, type, false, fallbacks, null, hessians);
+                add2d(w, st, b + "attn_output.weight", p + "self_attn.o_proj", h, heads * hd, type, false, fallbacks, null, hessians);
                 add1d(w, st, b + "ffn_norm.weight", p + "post_attention_layernorm.weight", h);
-                add2d(w, st, b + "ffn_gate.weight", p + "mlp.gate_proj", ff, h, type, false, fallbacks, null);
-                add2d(w, st, b + "ffn_up.weight", p + "mlp.up_proj", ff, h, type, false, fallbacks, null);
-                add2d(w, st, b + "ffn_down.weight", p + "mlp.down_proj", h, ff, type, false, fallbacks, null);
+                add2d(w, st, b + "ffn_gate.weight", p + "mlp.gate_proj", ff, h, type, false, fallbacks, null, hessians);
+                add2d(w, st, b + "ffn_up.weight", p + "mlp.up_proj", ff, h, type, false, fallbacks, null, hessians);
+                add2d(w, st, b + "ffn_down.weight", p + "mlp.down_proj", h, ff, type, false, fallbacks, null, hessians);
                 // Biases (qwen2-style q/k/v, or the o_proj / down_proj biases that FLAP's compensation
                 // adds), F32 like every 1-D tensor. llama.cpp's loader declares q/k/v biases as
                 // n_embd / n_embd_gqa wide, so an all-zero one (written by the dense checkpoint to
@@ -165,7 +184,7 @@ public final class GgufExport {
                 addBias(w, st, b + "ffn_down.bias", p + "mlp.down_proj.bias", h, null);
             }
             add1d(w, st, "output_norm.weight", "model.norm.weight", h);
-            if (!tied) add2d(w, st, "output.weight", "lm_head", cfg.vocab(), h, type, true, fallbacks, null);
+            if (!tied) add2d(w, st, "output.weight", "lm_head", cfg.vocab(), h, type, true, fallbacks, null, hessians);
             w.finish();
             long bytes;
             try { bytes = Files.size(out); } catch (IOException e) { bytes = -1; }
@@ -198,7 +217,7 @@ public final class GgufExport {
     }
 
     private static void add2d(GgufWriter w, SafeTensors st, String name, String prefix, int rows, int cols, Type type, boolean head,
-                              int[] fallbacks, java.util.function.UnaryOperator<float[]> transform) {
+                              int[] fallbacks, java.util.function.UnaryOperator<float[]> transform, Map<String, double[]> hessians) {
         if (!hasWeight(st, prefix)) throw new SquishException(st.files().get(0).getParent() + ": tensor " + prefix + ".weight is missing");
         GgmlType t = tensorType(type, name, head, cols);
         if (cols % type.ggml.blockSize != 0) fallbacks[0]++;
@@ -209,7 +228,63 @@ public final class GgufExport {
             float[] v = lin.toDense();
             return transform == null ? v : transform.apply(v);
         };
-        w.addTensor(name, new long[]{rows, cols}, t, values);
+        double[] hess = hessians.get(prefix);
+        if (hess != null && GgufCodes.supports(t)) {
+            GgmlType tt = t;
+            w.addEncodedTensor(name, new long[]{rows, cols}, t, () -> GgufGptq.quantize(tt, values.get(), rows, cols, hess, name));
+        } else {
+            w.addTensor(name, new long[]{rows, cols}, t, values);
+        }
+    }
+
+    /**
+     * Hessians {@code 2/N sum x x^T} of the inputs to every decoder linear ({@code model.layers.L.*},
+     * shared by q/k/v and by gate/up, which read the same input) and of the output head
+     * ({@code lm_head}), from the full-precision model on the calibration windows.
+     */
+    static Map<String, double[]> hessians(Path modelDir, Calibration cal) {
+        String text;
+        try { text = Files.readString(cal.text()); } catch (IOException e) {
+            throw new SquishException(cal.text() + ": cannot read the calibration text (" + e.getMessage() + ")", e);
+        }
+        Map<String, dev.squish.calibration.HessianAccumulator> acc = new java.util.LinkedHashMap<>();
+        try (dev.squish.model.Model m = dev.squish.model.Model.load(modelDir)) {
+            int[] ids = dev.squish.formats.Tokenizer.load(modelDir).encode(text);
+            int L = Math.min(cal.seqLen(), m.maxPositions());
+            for (int[] s : dev.squish.calibration.Sampler.sample(ids, cal.samples(), L, false, 0)) {
+                int n = s.length;
+                dev.squish.model.KVCache cache = m.newCache(n);
+                float[] x = m.embed(s, 0);
+                for (dev.squish.model.Block b : m.blocks) {
+                    String p = "model.layers." + b.index + ".";
+                    dev.squish.model.LinearObserver obs = (lin, in, rowsIn, colsIn) -> {
+                        String key = switch (lin) {
+                            case "self_attn.q_proj", "self_attn.o_proj", "mlp.gate_proj", "mlp.down_proj" -> p + lin;
+                            default -> null; // k/v and up read the same input as q and gate
+                        };
+                        if (key != null) acc.computeIfAbsent(key, k -> new dev.squish.calibration.HessianAccumulator(colsIn)).add(in, rowsIn);
+                    };
+                    x = m.arch.forwardBlock(b, x, n, 0, cache, obs);
+                }
+                m.arch.finalNorm(m, x, n);
+                int width = x.length / n;
+                acc.computeIfAbsent("lm_head", k -> new dev.squish.calibration.HessianAccumulator(width)).add(x, n);
+            }
+        }
+        Map<String, double[]> out = new java.util.HashMap<>();
+        for (var e : acc.entrySet()) {
+            double[] hm = e.getValue().hessian();
+            String k = e.getKey();
+            out.put(k, hm);
+            if (k.endsWith("self_attn.q_proj")) {
+                String base = k.substring(0, k.length() - "q_proj".length());
+                out.put(base + "k_proj", hm);
+                out.put(base + "v_proj", hm);
+            } else if (k.endsWith("mlp.gate_proj")) {
+                out.put(k.substring(0, k.length() - "gate_proj".length()) + "up_proj", hm);
+            }
+        }
+        return out;
     }
 
     /**

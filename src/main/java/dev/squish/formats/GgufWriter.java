@@ -38,7 +38,8 @@ public final class GgufWriter {
     public static final int MAX_NAME = 64;
     public static final String KEY_ALIGNMENT = "general.alignment";
 
-    private record Tensor(String name, long[] shape, GgmlType type, long bytes, Supplier<float[]> values) {}
+    /** One tensor: its values (encoded by {@link GgufQuant} while writing), or its bytes already encoded. */
+    private record Tensor(String name, long[] shape, GgmlType type, long bytes, Supplier<float[]> values, Supplier<byte[]> encoded) {}
 
     private final Path target;
     private final Map<String, GgufValue> metadata = new LinkedHashMap<>();
@@ -78,6 +79,18 @@ public final class GgufWriter {
      * Q8_0/Q4_0 need the last dimension (the row length) to be a multiple of 32.
      */
     public void addTensor(String name, long[] shape, GgmlType type, Supplier<float[]> values) {
+        add(name, shape, type, values, null);
+    }
+
+    /**
+     * Adds a tensor whose bytes the caller encodes (ggml blocks, row by row, exactly
+     * {@code type.bytes(n)} of them): a calibrated quantizer's codes are written as they are.
+     */
+    public void addEncodedTensor(String name, long[] shape, GgmlType type, Supplier<byte[]> bytes) {
+        add(name, shape, type, null, bytes);
+    }
+
+    private void add(String name, long[] shape, GgmlType type, Supplier<float[]> values, Supplier<byte[]> encoded) {
         if (name == null || name.isEmpty()) throw new IllegalArgumentException("empty tensor name");
         if (name.getBytes(StandardCharsets.UTF_8).length >= MAX_NAME)
             throw new SquishException(target + ": tensor name " + name + " is too long for GGUF (at most " + (MAX_NAME - 1) + " bytes)");
@@ -94,7 +107,7 @@ public final class GgufWriter {
         long row = shape[shape.length - 1];
         if (row % type.blockSize != 0)
             throw new SquishException(target + ": tensor " + name + " has rows of " + row + " values; " + type + " needs a multiple of " + type.blockSize);
-        Tensor t = new Tensor(name, shape.clone(), type, type.bytes(n), values);
+        Tensor t = new Tensor(name, shape.clone(), type, type.bytes(n), values, encoded);
         tensors.add(t);
         byName.put(name, t);
     }
@@ -132,12 +145,18 @@ public final class GgufWriter {
                 }
                 out.zeros(pad(out.count) - out.count);
                 for (Tensor t : tensors) {
-                    float[] v = t.values.get();
-                    long n = t.bytes / t.type.blockBytes * t.type.blockSize;
-                    if (v == null || v.length != n)
-                        throw new IllegalStateException(t.name + ": expected " + n + " values, got " + (v == null ? "null" : v.length));
-                    byte[] bytes = GgufQuant.encode(t.type, v, t.shape[t.shape.length - 1]);
-                    v = null;
+                    byte[] bytes;
+                    if (t.encoded != null) {
+                        bytes = t.encoded.get();
+                        if (bytes == null || bytes.length != t.bytes)
+                            throw new IllegalStateException(t.name + ": expected " + t.bytes + " bytes, got " + (bytes == null ? "null" : bytes.length));
+                    } else {
+                        float[] v = t.values.get();
+                        long n = t.bytes / t.type.blockBytes * t.type.blockSize;
+                        if (v == null || v.length != n)
+                            throw new IllegalStateException(t.name + ": expected " + n + " values, got " + (v == null ? "null" : v.length));
+                        bytes = GgufQuant.encode(t.type, v, t.shape[t.shape.length - 1]);
+                    }
                     out.write(bytes);
                     out.zeros(pad(bytes.length) - bytes.length);
                 }

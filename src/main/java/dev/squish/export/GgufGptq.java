@@ -1,0 +1,75 @@
+package dev.squish.export;
+
+import dev.squish.SquishException;
+import dev.squish.formats.GgmlType;
+import dev.squish.formats.GgufCodes;
+import dev.squish.formats.GgufQuant;
+import dev.squish.methods.obs.ObsEngine;
+import dev.squish.util.Parallel;
+
+/**
+ * GPTQ on llama.cpp's grid: the weights of one linear layer are quantized to a ggml block type
+ * with GPTQ's error feedback (IST-DASLab/gptq {@code fasterquant}: column by column, each column's
+ * error {@code (w - q) / U[j][j]} pushed into the later columns through the upper Cholesky factor U
+ * of {@code H^-1}), so the file llama.cpp loads holds calibrated codes on exactly its own grid.
+ *
+ * <p>Scales follow GPTQ's dynamic groups: when the sweep reaches the first column of a ggml block
+ * (32 values, or a 256-value super-block for the k-quants), ggml's own reference quantizer runs on
+ * that block's current values (the original weights plus the error fed in from earlier columns)
+ * and its header (f16 scales, 6-bit sub-block scales and minimums) is kept. Each column of the
+ * block then takes the nearest code on that block's affine grid ({@link GgufCodes#affine}), and
+ * its error moves on. Without error feedback (H = identity) this reduces to ggml's header with
+ * round-to-nearest codes, which for most types equals ggml's own codes.
+ */
+public final class GgufGptq {
+    private GgufGptq() {}
+
+    /** GPTQ's default dampening: 1% of the mean diagonal of H. */
+    public static final double PERCDAMP = 0.01;
+
+    /**
+     * Quantizes {@code w} (rows x cols, row-major, not modified) to ggml blocks of {@code type}.
+     *
+     * @param h the layer's Hessian {@code 2/N sum x x^T}, cols x cols row-major (not modified)
+     * @return the tensor's bytes as ggml stores them (rows x cols/blockSize blocks)
+     */
+    public static byte[] quantize(GgmlType type, float[] w, int rows, int cols, double[] h, String name) {
+        if (!GgufCodes.supports(type)) throw new IllegalArgumentException("GPTQ on the ggml grid does not support " + type);
+        if (cols % type.blockSize != 0) throw new IllegalArgumentException(name + ": rows of " + cols + " do not fit " + type);
+        double[] hd = h.clone();
+        boolean[] dead = new boolean[cols];
+        for (int j = 0; j < cols; j++) if (hd[j * cols + j] == 0) { dead[j] = true; hd[j * cols + j] = 1; }
+        ObsEngine.dampen(hd, cols, PERCDAMP);
+        double[] u = ObsEngine.inverseCholeskyUpper(hd, cols);
+        if (u == null) throw new SquishException(name + ": the calibration Hessian is not positive definite after dampening");
+        int bs = type.blockSize, blocks = cols / bs, rowBytes = blocks * type.blockBytes, maxCode = GgufCodes.maxCode(type);
+        byte[] out = new byte[Math.multiplyExact(rows, rowBytes)];
+        Parallel.forRange(rows, cols * cols, (r0, r1) -> {
+            double[] x = new double[cols];
+            float[] cur = new float[bs], a = new float[bs], b = new float[bs];
+            int[] L = new int[bs];
+            for (int r = r0; r < r1; r++) {
+                for (int j = 0; j < cols; j++) x[j] = dead[j] ? 0 : w[r * cols + j];
+                for (int g = 0; g < blocks; g++) {
+                    int j0 = g * bs, off = r * rowBytes + g * type.blockBytes;
+                    for (int p = 0; p < bs; p++) cur[p] = (float) x[j0 + p];
+                    byte[] blk = GgufQuant.encode(type, cur, bs);
+                    GgufCodes.affine(type, blk, 0, a, b);
+                    for (int p = 0; p < bs; p++) {
+                        int j = j0 + p;
+                        double v = x[j];
+                        int q = 0;
+                        if (a[p] != 0) q = (int) Math.max(0, Math.min(maxCode, Math.rint((v - b[p]) / a[p])));
+                        L[p] = q;
+                        double err = (v - ((double) a[p] * q + b[p])) / u[j * cols + j];
+                        int ur = j * cols;
+                        for (int k = j + 1; k < cols; k++) x[k] -= err * u[ur + k];
+                    }
+                    GgufCodes.pack(type, L, blk, 0);
+                    System.arraycopy(blk, 0, out, off, type.blockBytes);
+                }
+            }
+        });
+        return out;
+    }
+}
