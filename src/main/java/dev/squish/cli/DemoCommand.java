@@ -39,6 +39,19 @@ final class DemoCommand implements java.util.concurrent.Callable<Integer> {
     List<String> methods;
     @Option(names = "--samples", description = "Calibration windows (default 128; 16 with --quick).") Integer samples;
     @Option(names = "--seq-len", paramLabel = "L", description = "Calibration window length (default 256; 128 with --quick).") Integer seqLen;
+    @Option(names = "--task-limit", paramLabel = "N", description = "Score the first N items of each bundled zero-shot task "
+            + "(default " + TASK_LIMIT + ", " + QUICK_TASK_LIMIT + " with --quick; 0: all of them).") Integer taskLimit;
+
+    /**
+     * Items of each shipped task the demo scores per variant. Scoring all of both tasks takes about
+     * six times the test-perplexity pass (about 310 k tokens against 53 k), so by default the demo
+     * scores the first 250 of each (about the cost of the perplexity pass; standard error about 3 points)
+     * and says so; --task-limit 0 scores all of them.
+     */
+    static final int TASK_LIMIT = 250, QUICK_TASK_LIMIT = 20;
+
+    /** The shipped tasks, in table order. */
+    static final List<String> TASKS = List.of("tasks/kjv-next-verse.jsonl", "tasks/kjv-last-word.jsonl");
 
     static final String MODEL = "models/kjv-llama-tiny";
 
@@ -81,7 +94,10 @@ final class DemoCommand implements java.util.concurrent.Callable<Integer> {
         int[] evalTokens = tok.encode(Common.readText(test, "eval"), "tokenize test");
         int evalLen = 256;
         if (quick) evalTokens = Arrays.copyOf(evalTokens, Math.min(evalTokens.length, 16 * evalLen));
-        Trial.Setup setup = new Trial.Setup(modelDir, windows, evalTokens, evalLen, Trial.prompt(tok), quick ? 32 : 64);
+        if (taskLimit != null && taskLimit < 0) throw new SquishException("--task-limit must be 0 (all items) or more, got " + taskLimit);
+        int limit = taskLimit != null ? taskLimit : quick ? QUICK_TASK_LIMIT : TASK_LIMIT;
+        List<dev.squish.eval.TaskFile> tasks = TASKS.stream().map(t -> dev.squish.eval.TaskFile.read(fixtures.resolve(t))).toList();
+        Trial.Setup setup = new Trial.Setup(modelDir, windows, evalTokens, evalLen, Trial.prompt(tok), quick ? 32 : 64, tasks, limit);
 
         err.printf("squish demo: %d variants of kjv-llama-tiny; calibration %s; perplexity on %s (%,d tokens)%n", runnable.size(),
                 windows == null ? "none" : n + " x " + L + " tokens of train.txt", quick ? "a slice of test.txt" : "test.txt", evalTokens.length);
@@ -107,15 +123,20 @@ final class DemoCommand implements java.util.concurrent.Callable<Integer> {
         DemoReport.Table table = DemoReport.table(results);
         o.print(table.text());
         o.println(DemoReport.recommendation(results));
+        o.print(DemoReport.taskLegend(results, tasks, limit));
         for (String note : notes) o.println("note: " + note);
         Map<String, Object> settings = new LinkedHashMap<>();
         settings.put("model", "kjv-llama-tiny");
         settings.put("calibration", windows == null ? null : Map.of("file", "train.txt", "samples", n, "seq_len", L, "sampling", "sequential"));
         settings.put("eval", Map.of("file", "test.txt", "tokens", evalTokens.length, "seq_len", evalLen, "slice", quick));
         settings.put("decode_tokens", setup.decodeTokens());
+        Map<String, Object> taskSettings = new LinkedHashMap<>();
+        for (var t : tasks) taskSettings.put(t.name(), Map.of("file", fixtures.relativize(t.file()).toString(), "items", t.items().size(),
+                "scored", limit > 0 ? Math.min(limit, t.items().size()) : t.items().size()));
+        settings.put("tasks", taskSettings);
         settings.put("cores", Runtime.getRuntime().availableProcessors());
         settings.put("seconds", seconds);
-        HtmlReport report = DemoReport.build(results, table, settings, notes, modelDir, quick);
+        HtmlReport report = DemoReport.build(results, table, settings, notes, modelDir, quick, tasks, limit);
         try {
             Files.createDirectories(out);
         } catch (IOException e) {

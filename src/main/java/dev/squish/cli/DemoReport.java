@@ -18,27 +18,75 @@ final class DemoReport {
     /** The table as cells (for HTML) and as aligned text (for stdout). */
     record Table(List<List<Object>> rows, String text) {}
 
+    /** Task names in the results (first result's order); their columns follow "vs dense". */
+    static List<String> taskNames(List<Trial.Result> results) {
+        Set<String> names = new LinkedHashSet<>();
+        for (Trial.Result r : results) names.addAll(r.tasks().keySet());
+        return List.copyOf(names);
+    }
+
+    /** A task's column header: its name without the "kjv-" prefix. */
+    static String taskHeader(String name) { return name.startsWith("kjv-") ? name.substring(4) : name; }
+
+    static List<String> headers(List<Trial.Result> results) {
+        List<String> h = new ArrayList<>(HEADERS.subList(0, 3));
+        for (String t : taskNames(results)) h.add(taskHeader(t));
+        h.addAll(HEADERS.subList(3, HEADERS.size()));
+        return h;
+    }
+
     static Table table(List<Trial.Result> results) {
         Trial.Result dense = results.stream().filter(r -> r.spec().method() == null).findFirst().orElse(null);
+        List<String> tasks = taskNames(results);
         List<List<Object>> rows = new ArrayList<>();
         StringBuilder sb = new StringBuilder();
-        String fmt = "%-20s %9s %9s %11s %7s %12s %8s %10s%n";
-        sb.append(String.format(Locale.ROOT, fmt, HEADERS.toArray()));
+        StringBuilder taskFmt = new StringBuilder();
+        for (String t : tasks) taskFmt.append(" %").append(Math.max(6, taskHeader(t).length())).append('s');
+        String fmt = "%-20s %9s %9s" + taskFmt + " %11s %7s %12s %8s %10s%n";
+        sb.append(String.format(Locale.ROOT, fmt, headers(results).toArray()));
         for (Trial.Result r : results) {
             String change = dense == null ? null : String.format(Locale.ROOT, "%+.1f%%", 100 * (r.perplexity() / dense.perplexity() - 1));
             Double speedup = dense == null || !(dense.decodeTokensPerSecond() > 0) ? null : r.decodeTokensPerSecond() / dense.decodeTokensPerSecond();
             double mib = r.bytes() / ReportParts.MIB;
             boolean base = r.spec().method() == null;
-            rows.add(Arrays.asList(r.spec().label(), round(r.perplexity(), 3), change, r.parameters(), round(mib, 2),
+            List<Object> row = new ArrayList<>(Arrays.asList(r.spec().label(), round(r.perplexity(), 3), change));
+            List<Object> cells = new ArrayList<>(Arrays.asList(r.spec().label(), String.format(Locale.ROOT, "%.3f", r.perplexity()),
+                    change == null ? "-" : change));
+            for (String t : tasks) {
+                double a = r.task(t);
+                row.add(Double.isFinite(a) ? round(a, 3) : null);
+                cells.add(Double.isFinite(a) ? String.format(Locale.ROOT, "%.3f", a) : "-");
+            }
+            row.addAll(Arrays.asList(r.parameters(), round(mib, 2),
                     Double.isFinite(r.decodeTokensPerSecond()) ? Math.round(r.decodeTokensPerSecond()) : null,
                     speedup == null ? null : round(speedup, 2), base ? null : round(r.compressSeconds(), 1)));
-            sb.append(String.format(Locale.ROOT, fmt, r.spec().label(), String.format(Locale.ROOT, "%.3f", r.perplexity()),
-                    change == null ? "-" : change, String.format(Locale.ROOT, "%,d", r.parameters()),
+            rows.add(row);
+            cells.addAll(Arrays.asList(String.format(Locale.ROOT, "%,d", r.parameters()),
                     String.format(Locale.ROOT, "%.2f", mib), String.format(Locale.ROOT, "%.0f", r.decodeTokensPerSecond()),
                     speedup == null ? "-" : String.format(Locale.ROOT, "%.2fx", speedup),
-                    r.spec().method() == null ? "-" : String.format(Locale.ROOT, "%.1f", r.compressSeconds()), String.format(Locale.ROOT, "%.1f", r.totalSeconds())));
+                    r.spec().method() == null ? "-" : String.format(Locale.ROOT, "%.1f", r.compressSeconds())));
+            sb.append(String.format(Locale.ROOT, fmt, cells.toArray()));
         }
         return new Table(rows, sb.toString());
+    }
+
+    /**
+     * What the task columns hold: each task's metric, how many items were scored and the dense
+     * model's standard error (the noise level when comparing rows).
+     */
+    static String taskLegend(List<Trial.Result> results, List<dev.squish.eval.TaskFile> tasks, int limit) {
+        if (tasks.isEmpty()) return "";
+        Trial.Result dense = results.stream().filter(r -> r.spec().method() == null).findFirst().orElse(null);
+        StringBuilder sb = new StringBuilder();
+        for (var t : tasks) {
+            var d = dense == null ? null : dense.tasks().get(t.name());
+            if (d == null) continue;
+            int all = t.items().size();
+            sb.append(String.format(Locale.ROOT, "%s: %s of %s, %s (standard error %.3f on the dense model)%n", taskHeader(t.name()),
+                    d.headlineMetric(), t.name(), d.n() < all ? String.format(Locale.ROOT, "first %,d of %,d items (--task-limit 0 scores all)", d.n(), all)
+                            : String.format(Locale.ROOT, "all %,d items", all), d.headlineStderr()));
+        }
+        return sb.toString();
     }
 
     private static double round(double v, int digits) {
@@ -71,7 +119,7 @@ final class DemoReport {
 
     @SuppressWarnings("unchecked")
     static HtmlReport build(List<Trial.Result> results, Table table, Map<String, Object> settings, List<String> notes,
-                            Path modelDir, boolean quick) {
+                            Path modelDir, boolean quick, List<dev.squish.eval.TaskFile> tasks, int limit) {
         HtmlReport h = new HtmlReport("Squish demo: compressing kjv-llama-tiny");
         Map<String, Object> cal = (Map<String, Object>) settings.get("calibration");
         Map<String, Object> ev = (Map<String, Object>) settings.get("eval");
@@ -85,8 +133,9 @@ final class DemoReport {
                 ev.get("seq_len"), ((Number) settings.get("decode_tokens")).intValue(), ((Number) settings.get("cores")).intValue(),
                 ((Number) settings.get("seconds")).doubleValue()));
         h.section("Results");
-        h.table("Perplexity, size and speed per method", HEADERS, table.rows());
+        h.table("Perplexity, task accuracy, size and speed per method", headers(results), table.rows());
         h.paragraph(recommendation(results));
+        for (String line : taskLegend(results, tasks, limit).split("\n")) if (!line.isBlank()) h.paragraph(line);
         for (String n : notes) h.paragraph("Note: " + n);
 
         h.section("Perplexity against size");
@@ -126,6 +175,8 @@ final class DemoReport {
                         new String[]{String.valueOf(last), "self_attn.q_proj"}, new String[]{String.valueOf(last), "mlp.down_proj"}), lowRank);
             }
         }
+
+        if (!taskNames(results).isEmpty()) ReportParts.tasks(h, results);
 
         h.section("Reproduce");
         StringBuilder cmds = new StringBuilder();

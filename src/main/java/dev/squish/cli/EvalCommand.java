@@ -67,7 +67,7 @@ final class EvalCommand implements Callable<Integer> {
                 for (TaskFile f : files) {
                     TaskEval.Result r = TaskEval.evaluate(m, tok, f, limit == null ? 0 : limit);
                     results.add(r);
-                    all.put(r.name(), taskJson(r));
+                    all.put(r.name(), r.json());
                 }
                 o.put("tasks", all);
                 if (!json) printTasks(out, results, limit);
@@ -76,22 +76,6 @@ final class EvalCommand implements Callable<Integer> {
             return 0;
         }
     }
-
-    /** One task's JSON entry; undefined values (acc_norm of a last-word task, stderr of one item) are null. */
-    static Map<String, Object> taskJson(TaskEval.Result r) {
-        Map<String, Object> t = new LinkedHashMap<>();
-        t.put("kind", r.kind().id);
-        t.put("acc", num(r.acc()));
-        t.put("acc_stderr", num(r.accStderr()));
-        t.put("acc_norm", num(r.accNorm()));
-        t.put("acc_norm_stderr", num(r.accNormStderr()));
-        if (r.kind() == TaskFile.Kind.LAST_WORD) t.put("perplexity", num(r.perplexity()));
-        t.put("n", r.n());
-        t.put("seconds", r.seconds());
-        return t;
-    }
-
-    private static Double num(double v) { return Double.isFinite(v) ? v : null; }
 
     static void printTasks(java.io.PrintWriter out, List<TaskEval.Result> results, Integer limit) {
         out.printf("%-24s %-16s %6s %18s %18s %12s%n", "task", "kind", "n", "acc", "acc_norm", "perplexity");

@@ -24,6 +24,45 @@ final class ReportParts {
         r.table(title, List.of("block", "linear", "method", "format", "shape", "params", "bytes", "sparsity", "rel. error", "s"), rows);
     }
 
+    /**
+     * Zero-shot task section: every metric with its standard error per run, and each task's
+     * headline accuracy against perplexity (one point per run), so a method whose accuracy drops
+     * more than its perplexity suggests stands out.
+     */
+    static void tasks(HtmlReport r, List<Trial.Result> results) {
+        List<String> names = DemoReport.taskNames(results);
+        r.section("Zero-shot tasks");
+        r.paragraph("Scored as lm-evaluation-harness scores them (docs/tasks.md): acc is the share of items whose gold choice has "
+                + "the highest log-likelihood (last word: whose continuation is the greedy one); acc_norm divides each choice's "
+                + "log-likelihood by its length in characters. ± is the standard error over items; differences between methods "
+                + "smaller than about twice it are noise. Chance is 0.25 on a 4-choice task.");
+        List<List<Object>> rows = new ArrayList<>();
+        for (Trial.Result res : results)
+            for (String n : names) {
+                dev.squish.eval.TaskEval.Result t = res.tasks().get(n);
+                if (t == null) continue;
+                rows.add(Arrays.asList(res.spec().label(), n, t.n(), pm(t.acc(), t.accStderr()), pm(t.accNorm(), t.accNormStderr()),
+                        Double.isFinite(t.perplexity()) ? Math.round(t.perplexity() * 100) / 100.0 : null, Math.round(res.perplexity() * 1000) / 1000.0));
+            }
+        r.table("Task metrics per run", List.of("run", "task", "items", "acc", "acc_norm", "continuation ppl", "test ppl"), rows);
+        for (String n : names) {
+            Map<String, double[][]> pts = new LinkedHashMap<>();
+            String metric = null;
+            for (Trial.Result res : results) {
+                dev.squish.eval.TaskEval.Result t = res.tasks().get(n);
+                if (t == null) continue;
+                metric = t.headlineMetric();
+                pts.put(res.spec().label(), new double[][]{{res.perplexity(), t.headline()}});
+            }
+            if (metric != null) r.lineChart(n + ": " + metric + " against test perplexity (upper left is better)", "test perplexity", metric, pts, false);
+        }
+    }
+
+    private static String pm(double v, double se) {
+        if (!Double.isFinite(v)) return null;
+        return Double.isFinite(se) ? String.format(Locale.ROOT, "%.3f ± %.3f", v, se) : String.format(Locale.ROOT, "%.3f", v);
+    }
+
     static boolean hasErrors(List<LayerReport> layers) {
         return layers.stream().anyMatch(l -> Double.isFinite(l.relativeError()));
     }

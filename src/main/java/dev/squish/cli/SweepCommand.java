@@ -43,6 +43,9 @@ final class SweepCommand implements Callable<Integer> {
     @Option(names = "--json", description = "Print one JSON object on stdout instead of the table.") boolean json;
     @Option(names = "--report", paramLabel = "FILE.html", description = "Write an HTML report with the table and the plot.") Path report;
     @Option(names = "--plot", paramLabel = "FILE", description = "Write the perplexity curve as FILE.svg, or FILE.html (a page with the chart).") Path plot;
+    @Option(names = "--task", paramLabel = "FILE.jsonl", description = "Also score this zero-shot task at every point (repeatable; docs/tasks.md).")
+    List<Path> taskFiles = new ArrayList<>();
+    @Option(names = "--task-limit", paramLabel = "N", description = "Score only the first N items of each task (default: all).") Integer taskLimit;
 
     /** The sparsities of a range START:STOP:STEP (STOP included within 1e-9) or a comma list. */
     static double[] parseSparsities(String s) {
@@ -97,6 +100,14 @@ final class SweepCommand implements Callable<Integer> {
         if (plot != null && !plot.toString().endsWith(".svg") && !plot.toString().endsWith(".html"))
             throw new SquishException("--plot " + plot + ": the file name must end in .svg or .html");
         String evalText = Common.readText(data, "--data");
+        if (taskLimit != null && taskLimit < 1) throw new SquishException("--task-limit must be at least 1, got " + taskLimit);
+        tasks = new ArrayList<>();
+        Set<String> taskNames = new HashSet<>();
+        for (Path t : taskFiles) {
+            dev.squish.eval.TaskFile f = dev.squish.eval.TaskFile.read(t);
+            if (!taskNames.add(f.name())) throw new SquishException(t + ": a second task named '" + f.name() + "' (--task)");
+            tasks.add(f);
+        }
         String calText = needData ? Common.readText(calibration.file(), "--calibration") : null;
         boolean wasQuiet = Progress.isQuiet();
         if (json) Progress.setQuiet(true);
@@ -121,7 +132,8 @@ final class SweepCommand implements Callable<Integer> {
         int[][] windows = calText == null ? null
                 : Sampler.sample(tok.encode(calText, "tokenize calibration"), calibration.samples(), L,
                         calibration.sampling() == CalibrationSpec.Sampling.RANDOM, calibration.seed());
-        Trial.Setup setup = new Trial.Setup(model, windows, tok.encode(evalText, "tokenize data"), L, null, 0);
+        Trial.Setup setup = new Trial.Setup(model, windows, tok.encode(evalText, "tokenize data"), L, null, 0, tasks,
+                taskLimit == null ? 0 : taskLimit);
 
         if (!json) err.println("[dense]");
         Trial.Result dense = Trial.run(setup, Trial.Spec.dense());
@@ -146,6 +158,7 @@ final class SweepCommand implements Callable<Integer> {
         res.put("calibration", windows == null ? null : Map.of("file", calibration.file().toString(), "samples", calibration.samples(),
                 "seq_len", L, "sampling", calibration.sampling().id(), "seed", calibration.seed()));
         res.put("dense_perplexity", dense.perplexity());
+        if (!tasks.isEmpty()) res.put("dense_tasks", Trial.tasksJson(dense));
         res.put("methods", names);
         res.put("sparsities", Arrays.stream(sparsities).boxed().toList());
         List<Map<String, Object>> rows = new ArrayList<>();
@@ -159,6 +172,7 @@ final class SweepCommand implements Callable<Integer> {
                 row.put("parameters", r.parameters());
                 row.put("bytes", r.bytes());
                 row.put("compress_seconds", r.compressSeconds());
+                if (!tasks.isEmpty()) row.put("tasks", Trial.tasksJson(r));
                 rows.add(row);
             }
         res.put("results", rows);
@@ -175,12 +189,36 @@ final class SweepCommand implements Callable<Integer> {
         if (json) out.println(Common.json(res));
         else {
             out.print(table(sparsities, names, results, dense));
+            for (dev.squish.eval.TaskFile t : tasks) {
+                out.println();
+                out.print(taskTable(t.name(), sparsities, names, results, dense));
+            }
             if (plot != null) out.println("wrote " + plot);
             if (report != null) out.println("wrote " + report);
         }
         out.flush();
         return 0;
     }
+
+    /** As {@link #table}, for one task's headline accuracy (acc_norm or acc); "-" where not scored (a broken model). */
+    static String taskTable(String task, double[] sparsities, List<String> names, Map<String, Trial.Result[]> results, Trial.Result dense) {
+        var d = dense.tasks().get(task);
+        StringBuilder sb = new StringBuilder(String.format(Locale.ROOT, "%s of %s (%d items)%n", d == null ? "accuracy" : d.headlineMetric(), task,
+                d == null ? 0 : d.n()));
+        sb.append(String.format(Locale.ROOT, "%-9s", "sparsity"));
+        for (String n : names) sb.append(String.format(Locale.ROOT, " %12s", n));
+        sb.append('\n').append(String.format(Locale.ROOT, "%-9s", "dense"));
+        for (String ignored : names) sb.append(String.format(Locale.ROOT, " %12s", acc(dense.task(task))));
+        sb.append('\n');
+        for (int k = 0; k < sparsities.length; k++) {
+            sb.append(String.format(Locale.ROOT, "%-9s", fmt(sparsities[k])));
+            for (String n : names) sb.append(String.format(Locale.ROOT, " %12s", acc(results.get(n)[k].task(task))));
+            sb.append('\n');
+        }
+        return sb.toString();
+    }
+
+    private static String acc(double v) { return Double.isFinite(v) ? String.format(Locale.ROOT, "%.4f", v) : "-"; }
 
     static Map<String, double[][]> curves(double[] sparsities, Map<String, Trial.Result[]> results, double densePpl) {
         Map<String, double[][]> curves = new LinkedHashMap<>();
@@ -243,8 +281,47 @@ final class SweepCommand implements Callable<Integer> {
             size.put(String.join(", ", names), one);
         }
         h.lineChart("Weight size against sparsity (in the stored formats)", "sparsity", "MiB", size, false);
+        if (!tasks.isEmpty()) {
+            h.section("Zero-shot task accuracy");
+            h.paragraph("Each task's headline metric (acc_norm for multiple choice, acc otherwise) at every sparsity, scored as "
+                    + "lm-evaluation-harness scores it (docs/tasks.md), beside the perplexity above.");
+            for (dev.squish.eval.TaskFile t : tasks) {
+                var dt = dense.tasks().get(t.name());
+                String metric = dt == null ? "accuracy" : dt.headlineMetric();
+                List<List<Object>> trows = new ArrayList<>();
+                List<Object> td = new ArrayList<>(List.of("dense"));
+                for (String ignored : names) td.add(nullIfNaN(dense.task(t.name())));
+                trows.add(td);
+                Map<String, double[][]> tc = new LinkedHashMap<>();
+                for (String n : names) tc.put(n, new double[sparsities.length][]);
+                for (int k = 0; k < sparsities.length; k++) {
+                    List<Object> row = new ArrayList<>(List.of(fmt(sparsities[k])));
+                    for (String n : names) {
+                        double a = results.get(n)[k].task(t.name());
+                        row.add(nullIfNaN(a));
+                        tc.get(n)[k] = new double[]{sparsities[k], a};
+                    }
+                    trows.add(row);
+                }
+                double lo = Arrays.stream(sparsities).min().orElse(0), hi = Arrays.stream(sparsities).max().orElse(0);
+                tc.put("dense", new double[][]{{lo, dense.task(t.name())}, {hi, dense.task(t.name())}});
+                h.table(metric + " of " + t.name() + " by sparsity (rows) and method (columns)" + (dt == null ? "" : ", " + dt.n() + " items"), headers, trows);
+                h.lineChart(t.name() + ": " + metric + " against sparsity", "sparsity", metric, tc, false);
+            }
+            ReportParts.tasks(h, allResults(dense, results));
+        }
         return h;
     }
+
+    private static Double nullIfNaN(double v) { return Double.isFinite(v) ? Math.round(v * 10000) / 10000.0 : null; }
+
+    private static List<Trial.Result> allResults(Trial.Result dense, Map<String, Trial.Result[]> results) {
+        List<Trial.Result> all = new ArrayList<>(List.of(dense));
+        for (Trial.Result[] rs : results.values()) all.addAll(Arrays.asList(rs));
+        return all;
+    }
+
+    private List<dev.squish.eval.TaskFile> tasks = List.of();
 
     static String fmt(double s) {
         return java.math.BigDecimal.valueOf(s).stripTrailingZeros().toPlainString();

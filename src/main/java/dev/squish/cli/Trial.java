@@ -9,6 +9,8 @@ import dev.squish.recipe.Recipe;
 import dev.squish.recipe.Stage;
 import dev.squish.eval.Generator;
 import dev.squish.eval.Perplexity;
+import dev.squish.eval.TaskEval;
+import dev.squish.eval.TaskFile;
 
 import java.nio.file.Path;
 import java.util.LinkedHashMap;
@@ -43,19 +45,41 @@ final class Trial {
         }
     }
 
-    /** Inputs shared by all runs: calibration windows (null if none), evaluation tokens and window, decode prompt. */
-    record Setup(Path modelDir, int[][] windows, int[] evalTokens, int evalSeqLen, int[] prompt, int decodeTokens) {}
+    /**
+     * Inputs shared by all runs: calibration windows (null if none), evaluation tokens and window, decode
+     * prompt, and zero-shot tasks scored on each result (the first {@code taskLimit} items; 0 = all).
+     */
+    record Setup(Path modelDir, int[][] windows, int[] evalTokens, int evalSeqLen, int[] prompt, int decodeTokens,
+                 List<TaskFile> tasks, int taskLimit) {
+        Setup(Path modelDir, int[][] windows, int[] evalTokens, int evalSeqLen, int[] prompt, int decodeTokens) {
+            this(modelDir, windows, evalTokens, evalSeqLen, prompt, decodeTokens, List.of(), 0);
+        }
+    }
 
     /**
      * The measured outcome. {@code decodeTokensPerSecond} is NaN when decoding was not measured;
      * {@code compressSeconds} covers the block-by-block pipeline only.
      */
     record Result(Spec spec, String describe, double perplexity, long parameters, long bytes, double decodeTokensPerSecond,
-                  double compressSeconds, double evalSeconds, List<LayerReport> layers, Map<String, Integer> formats) {
+                  double compressSeconds, double evalSeconds, List<LayerReport> layers, Map<String, Integer> formats,
+                  Map<String, TaskEval.Result> tasks) {
         double totalSeconds() { return compressSeconds + evalSeconds; }
 
         Result withDecode(double tokensPerSecond) {
-            return new Result(spec, describe, perplexity, parameters, bytes, tokensPerSecond, compressSeconds, evalSeconds, layers, formats);
+            return new Result(spec, describe, perplexity, parameters, bytes, tokensPerSecond, compressSeconds, evalSeconds, layers, formats, tasks);
+        }
+
+        /** The task entries for JSON output. */
+        Map<String, Object> tasksJson() {
+            Map<String, Object> t = new LinkedHashMap<>();
+            tasks.forEach((k, v) -> t.put(k, v.json()));
+            return t;
+        }
+
+        /** The headline accuracy of a task (acc_norm or acc, see {@link TaskEval.Result#headline}); NaN when not scored. */
+        double task(String name) {
+            TaskEval.Result t = tasks.get(name);
+            return t == null ? Double.NaN : t.headline();
         }
 
         Map<String, Object> json() {
@@ -71,9 +95,12 @@ final class Trial {
             o.put("compress_seconds", compressSeconds);
             o.put("eval_seconds", evalSeconds);
             o.put("formats", formats);
+            if (!tasks.isEmpty()) o.put("tasks", tasksJson());
             return o;
         }
     }
+
+    static Map<String, Object> tasksJson(Result r) { return r.tasksJson(); }
 
     /** A finished run whose compressed model is still open (for measuring decode speed later); close it. */
     record Open(Result result, Model model) implements AutoCloseable {
@@ -113,11 +140,16 @@ final class Trial {
                 if (!e.getMessage().contains("non-finite")) throw e;
                 perplexity = Double.POSITIVE_INFINITY;   // the compressed model broke; a sweep shows it as such
             }
+            Map<String, TaskEval.Result> tasks = new LinkedHashMap<>();
+            if (!setup.tasks().isEmpty() && Double.isFinite(perplexity)) {   // a broken model gets no task scores
+                Tokenizer tok = Tokenizer.load(setup.modelDir());
+                for (TaskFile t : setup.tasks()) tasks.put(t.name(), TaskEval.evaluate(m, tok, t, setup.taskLimit()));
+            }
             double evalSeconds = (System.nanoTime() - e0) / 1e9;
             Map<String, Integer> formats = new java.util.TreeMap<>();
             for (var b : m.blocks) for (var l : b.linears.values()) formats.merge(l.format(), 1, Integer::sum);
             return new Open(new Result(spec, describe, perplexity, m.parameters(), m.bytes(), Double.NaN, compressSeconds,
-                    evalSeconds, layers, formats), m);
+                    evalSeconds, layers, formats, tasks), m);
         } catch (RuntimeException | Error e) {
             m.close();
             throw e;

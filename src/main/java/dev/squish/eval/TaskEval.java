@@ -33,7 +33,33 @@ public final class TaskEval {
     private TaskEval() {}
 
     public record Result(String name, TaskFile.Kind kind, int n, double acc, double accStderr,
-                         double accNorm, double accNormStderr, double perplexity, double seconds) {}
+                         double accNorm, double accNormStderr, double perplexity, double seconds) {
+        /**
+         * The metric tables show: acc_norm for multiple_choice (as papers report HellaSwag, ARC and
+         * PIQA), acc for partial (WinoGrande) and last_word (LAMBADA).
+         */
+        public String headlineMetric() { return kind == TaskFile.Kind.MULTIPLE_CHOICE ? "acc_norm" : "acc"; }
+
+        public double headline() { return kind == TaskFile.Kind.MULTIPLE_CHOICE ? accNorm : acc; }
+
+        public double headlineStderr() { return kind == TaskFile.Kind.MULTIPLE_CHOICE ? accNormStderr : accStderr; }
+
+        /** The JSON entry; undefined values (acc_norm of a last-word task, a stderr over one item) are null. */
+        public java.util.Map<String, Object> json() {
+            java.util.Map<String, Object> t = new java.util.LinkedHashMap<>();
+            t.put("kind", kind.id);
+            t.put("acc", num(acc));
+            t.put("acc_stderr", num(accStderr));
+            t.put("acc_norm", num(accNorm));
+            t.put("acc_norm_stderr", num(accNormStderr));
+            if (kind == TaskFile.Kind.LAST_WORD) t.put("perplexity", num(perplexity));
+            t.put("n", n);
+            t.put("seconds", seconds);
+            return t;
+        }
+
+        private static Double num(double v) { return Double.isFinite(v) ? v : null; }
+    }
 
     /** Per-item outcome: the requests' log-likelihoods and greedy flags (for tests and reports). */
     public record ItemScore(TaskFile.Item item, double[] logprobs, boolean[] greedy, boolean correct, boolean correctNorm) {}
@@ -69,23 +95,25 @@ public final class TaskEval {
         List<ItemScore> out = new ArrayList<>(items.size());
         try (Progress p = Progress.start("task " + task.name(), items.size())) {
             for (int i = 0; i < items.size(); i++) {
-                TaskFile.Item it = items.get(i);
-                List<Loglikelihood.Request> reqs = encoded.get(i);
-                Loglikelihood.Score[] s = task.kind() == TaskFile.Kind.MULTIPLE_CHOICE
-                        ? Loglikelihood.scoreShared(model, reqs.get(0).context(), reqs.stream().map(Loglikelihood.Request::continuation).toList())
-                        : reqs.stream().map(r -> Loglikelihood.score(model, r)).toArray(Loglikelihood.Score[]::new);
-                double[] lp = new double[s.length];
-                boolean[] g = new boolean[s.length];
-                for (int k = 0; k < s.length; k++) { lp[k] = s[k].logprob(); g[k] = s[k].greedy(); }
-                out.add(switch (task.kind()) {
-                    case MULTIPLE_CHOICE -> new ItemScore(it, lp, g, argmax(lp, null) == it.gold(), argmax(lp, lengths(it.choices())) == it.gold());
-                    case PARTIAL -> new ItemScore(it, lp, g, argmax(lp, null) == it.gold(), argmax(lp, lengths(it.contexts())) == it.gold());
-                    case LAST_WORD -> new ItemScore(it, lp, g, g[0], false);
-                });
+                out.add(scoreItem(model, task, items.get(i), encoded.get(i)));
                 p.step();
             }
         }
         return out;
+    }
+
+    private static ItemScore scoreItem(Model model, TaskFile task, TaskFile.Item it, List<Loglikelihood.Request> reqs) {
+        Loglikelihood.Score[] s = task.kind() == TaskFile.Kind.MULTIPLE_CHOICE
+                ? Loglikelihood.scoreShared(model, reqs.get(0).context(), reqs.stream().map(Loglikelihood.Request::continuation).toList())
+                : reqs.stream().map(r -> Loglikelihood.score(model, r)).toArray(Loglikelihood.Score[]::new);
+        double[] lp = new double[s.length];
+        boolean[] g = new boolean[s.length];
+        for (int k = 0; k < s.length; k++) { lp[k] = s[k].logprob(); g[k] = s[k].greedy(); }
+        return switch (task.kind()) {
+            case MULTIPLE_CHOICE -> new ItemScore(it, lp, g, argmax(lp, null) == it.gold(), argmax(lp, lengths(it.choices())) == it.gold());
+            case PARTIAL -> new ItemScore(it, lp, g, argmax(lp, null) == it.gold(), argmax(lp, lengths(it.contexts())) == it.gold());
+            case LAST_WORD -> new ItemScore(it, lp, g, g[0], false);
+        };
     }
 
     public static Result aggregate(TaskFile task, List<ItemScore> scores, double seconds) {

@@ -92,16 +92,40 @@ class DemoCommandTest {
     @Test
     void reportIsSelfContainedWithEveryRowAndChart() throws Exception {
         List<String> svgs = ReportChecks.selfContained(html);
-        // perplexity vs size, bytes per format, speed per format, error per layer, error per block
-        assertEquals(5, svgs.size());
-        List<List<String>> rows = ReportChecks.table(html, "Perplexity, size and speed per method");
+        // perplexity vs size, bytes per format, speed per format, error per layer, error per block, accuracy vs perplexity per task
+        assertEquals(7, svgs.size());
+        List<List<String>> rows = ReportChecks.table(html, "Perplexity, task accuracy, size and speed per method");
         assertEquals(labels(), rows.stream().map(r -> r.get(0).replace("&amp;", "&")).toList());
-        for (int i = 0; i < rows.size(); i++)
-            assertEquals(String.format("%,d", results.get("results").get(i).get("parameters").asLong()), rows.get(i).get(3));
+        for (int i = 0; i < rows.size(); i++) {
+            JsonNode r = results.get("results").get(i);
+            assertEquals(String.format("%,d", r.get("parameters").asLong()), rows.get(i).get(5));
+            assertEquals(Math.round(r.get("tasks").get("kjv-next-verse").get("acc_norm").asDouble() * 1000) / 1000.0, Double.parseDouble(rows.get(i).get(3)));
+            assertEquals(Math.round(r.get("tasks").get("kjv-last-word").get("acc").asDouble() * 1000) / 1000.0, Double.parseDouble(rows.get(i).get(4)));
+        }
+        assertEquals(4 * 2, ReportChecks.table(html, "Task metrics per run").size(), "a row per variant and task");
         for (String l : labels()) assertTrue(svgs.get(0).contains(">" + l + "<"), "a point per variant: " + l);
         assertTrue(svgs.get(1).contains(">rtn int4 g128 ("), "a bar per variant with its format");
         assertTrue(svgs.get(3).contains(">0 self_attn.q_proj<") && svgs.get(3).contains(">5 mlp.down_proj<"), "every layer");
         assertTrue(html.contains("bin/squish compress fixtures/models/kjv-llama-tiny"), "commands to reproduce");
+    }
+
+    @Test
+    void eachVariantIsScoredOnTheShippedTasks() {
+        assertEquals(20, results.get("settings").get("tasks").get("kjv-next-verse").get("scored").asInt());
+        assertEquals(1483, results.get("settings").get("tasks").get("kjv-next-verse").get("items").asInt());
+        for (JsonNode r : results.get("results")) {
+            JsonNode nv = r.get("tasks").get("kjv-next-verse"), lw = r.get("tasks").get("kjv-last-word");
+            assertEquals(20, nv.get("n").asInt());
+            assertEquals(20, lw.get("n").asInt());
+            // Over 20 items an accuracy is a multiple of 1/20.
+            for (double a : new double[]{nv.get("acc").asDouble(), nv.get("acc_norm").asDouble(), lw.get("acc").asDouble()})
+                assertEquals(Math.round(a * 20) / 20.0, a, 1e-12);
+            assertTrue(lw.get("perplexity").asDouble() > 1);
+        }
+        List<String> lines = run.out().lines().toList();
+        assertTrue(lines.get(0).contains(" next-verse ") && lines.get(0).contains(" last-word "), lines.get(0));
+        assertTrue(run.out().contains("next-verse: acc_norm of kjv-next-verse, first 20 of 1,483 items"), run.out());
+        assertTrue(run.out().contains("last-word: acc of kjv-last-word, first 20 of 1,540 items"), run.out());
     }
 
     @Test

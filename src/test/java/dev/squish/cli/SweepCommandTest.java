@@ -39,6 +39,28 @@ class SweepCommandTest {
     static void loud() { Progress.setQuiet(false); }
 
     @Test
+    void tasksAreScoredAtEveryPoint() throws Exception {
+        Path html = dir.resolve("tasks.html");
+        ReportChecks.Run r = cli("sweep", Fixtures.GPT2.toString(), "--methods", "magnitude", "--sparsity", "0.5",
+                "--data", slice.toString(), "--seq-len", "64", "--task", Fixtures.ROOT.resolve("tasks/kjv-next-verse.jsonl").toString(),
+                "--task-limit", "8", "--json", "--report", html.toString());
+        assertEquals(0, r.rc(), r.err());
+        JsonNode j = new ObjectMapper().readTree(r.out());
+        assertEquals(8, j.get("dense_tasks").get("kjv-next-verse").get("n").asInt());
+        JsonNode t = j.get("results").get(0).get("tasks").get("kjv-next-verse");
+        assertEquals(8, t.get("n").asInt());
+        double a = t.get("acc_norm").asDouble();
+        assertEquals(Math.round(a * 8) / 8.0, a, 1e-12);
+        String page = Files.readString(html);
+        assertEquals(2, ReportChecks.table(page, "acc_norm of kjv-next-verse by sparsity (rows) and method (columns), 8 items").size());
+        ReportChecks.Run text = cli("sweep", Fixtures.GPT2.toString(), "--methods", "magnitude", "--sparsity", "0.5",
+                "--data", slice.toString(), "--seq-len", "64", "--task", Fixtures.ROOT.resolve("tasks/kjv-next-verse.jsonl").toString(),
+                "--task-limit", "4");
+        assertEquals(0, text.rc(), text.err());
+        assertTrue(text.out().contains("acc_norm of kjv-next-verse (4 items)"), text.out());
+    }
+
+    @Test
     void jsonHoldsEveryMethodAtEverySparsityAndPerplexityGrowsWithSparsity() {
         assertEquals(List.of("magnitude", "wanda"), List.of(json.get("methods").get(0).asText(), json.get("methods").get(1).asText()));
         assertEquals(2, json.get("sparsities").size());
