@@ -11,7 +11,7 @@ import static com.tngtech.archunit.library.dependencies.SlicesRuleDefinition.sli
 
 /**
  * The package flow of docs/architecture.md, checked on the compiled product classes (not the tests):
- * util, formats -> weights -> model -> calibration -> methods -> recipe, eval / export -> bench -> cli.
+ * util, formats -> weights -> model -> calibration -> methods -> train -> recipe, eval / export -> bench -> cli.
  * Each rule fails with the offending class and dependency if someone adds an import against the flow.
  */
 class ArchitectureTest {
@@ -53,6 +53,18 @@ class ArchitectureTest {
                 .should().dependOnClassesThat().resideInAPackage("dev.squish.recipe..").check(product);
     }
 
+    /** Training comes after the methods: a recipe stage may fine-tune, a method never reaches into the training loop. */
+    @Test void methodsKnowNoTraining() {
+        noClasses().that().resideInAnyPackage("dev.squish.calibration..", "dev.squish.methods..")
+                .should().dependOnClassesThat().resideInAPackage("dev.squish.train..").check(product);
+    }
+
+    @Test void trainingKnowsNoRecipeEvaluationExportOrCli() {
+        noClasses().that().resideInAPackage("dev.squish.train..")
+                .should().dependOnClassesThat().resideInAnyPackage("dev.squish.recipe..", "dev.squish.eval..", "dev.squish.export..",
+                        "dev.squish.bench..", "dev.squish.cli..", "dev.squish.report..").check(product);
+    }
+
     @Test void onlyTheCommandLineUsesTheBenchmarks() {
         noClasses().that().resideOutsideOfPackages("dev.squish.bench..", "dev.squish.cli..")
                 .should().dependOnClassesThat().resideInAPackage("dev.squish.bench..").check(product);
@@ -60,7 +72,7 @@ class ArchitectureTest {
 
     /** Every squish package except the allowed ones (sub-packages included). */
     private static String[] upstreamOf(String... allowed) {
-        var all = java.util.List.of("formats", "util", "weights", "model", "calibration", "methods", "recipe", "eval", "export", "bench", "report", "cli");
+        var all = java.util.List.of("formats", "util", "weights", "model", "calibration", "methods", "train", "recipe", "eval", "export", "bench", "report", "cli");
         var allowedSet = java.util.Set.of(allowed);
         return all.stream().filter(p -> !allowedSet.contains(p)).map(p -> "dev.squish." + p + "..").toArray(String[]::new);
     }

@@ -19,7 +19,12 @@ public final class WeightFormats {
      * stores [in, out]; the result is always [out, in].
      */
     public static Linear read(SafeTensors st, String prefix, boolean transposed) {
-        String fmt = st.metadata().get(META_PREFIX + prefix);
+        return read(st, prefix, st.metadata().get(META_PREFIX + prefix), transposed);
+    }
+
+    private static Linear read(SafeTensors st, String prefix, String fmt, boolean transposed) {
+        if (fmt != null && fmt.startsWith(LoraLinear.PREFIX))
+            return LoraLinear.read(st, prefix, read(st, prefix, fmt.substring(LoraLinear.PREFIX.length()), false));
         if (fmt == null || fmt.equals("dense-f32")) return readDense(st, prefix + ".weight", transposed);
         // Compact formats always store [out, in]; transposed only applies to plain HF tensors.
         if (fmt.equals(Bf16DenseLinear.FORMAT)) return Bf16DenseLinear.read(st, prefix);
