@@ -278,6 +278,17 @@ class LlamaCppGgufTest {
     void llamaCppContinuesLikeSquishOnEveryType(GgufExport.Type type) {
         Path file = dir.resolve("kjv-" + type.name().toLowerCase(Locale.ROOT) + ".gguf");
         GgufExport.export(LLAMA, file, type);
+        assertLlamaCppContinuesLikeSquish(file, type.name());
+    }
+
+    /** The same check on a GPTQ-calibrated file (codes chosen by Squish on llama.cpp's grid). */
+    @Test void llamaCppContinuesLikeSquishOnACalibratedFile() {
+        Path file = dir.resolve("kjv-q4_k-gptq.gguf");
+        GgufExport.export(LLAMA, file, GgufExport.Type.Q4_K, new GgufExport.Calibration(Path.of("fixtures/data/kjv/train.txt"), 16, 128));
+        assertLlamaCppContinuesLikeSquish(file, "Q4_K GPTQ");
+    }
+
+    void assertLlamaCppContinuesLikeSquish(Path file, String type) {
         List<String> llama;
         try (LlamaModel m = load(file)) { llama = continuation(m); }
         Greedy sq;
