@@ -116,15 +116,12 @@ public abstract class BenchModel implements AutoCloseable {
         @Override DenseLinear embed() { return embed; }
 
         @Override Map<String, Shape> linears(int layer) {
-            int h = config.hidden(), q = config.qDim(), kv = config.kvDim(), f = config.intermediate();
+            // the shapes config.json implies, as the architecture states them
             Map<String, Shape> m = new LinkedHashMap<>();
-            m.put("self_attn.q_proj", new Shape(q, h));
-            m.put("self_attn.k_proj", new Shape(kv, h));
-            m.put("self_attn.v_proj", new Shape(kv, h));
-            m.put("self_attn.o_proj", new Shape(h, q));
-            m.put("mlp.gate_proj", new Shape(f, h));
-            m.put("mlp.up_proj", new Shape(f, h));
-            m.put("mlp.down_proj", new Shape(h, f));
+            for (String l : arch.linearNames()) {
+                int[] s = arch.expectedShape(l);
+                m.put(l, new Shape(s[0], s[1]));
+            }
             return m;
         }
 

@@ -42,8 +42,10 @@ public final class LinearStats {
      * rows, by {@link Blas#quadForms} ({@code 4 * rows * cols^2} flops: 260 GFLOP for a
      * 2048 x 5632 down projection, which a scalar loop ran at about 1 GFLOP/s).
      */
-    public double relativeError(float[] w, float[] w2, int rows) {
-        double[] h = hessian.hessian();
+    public double relativeError(float[] w, float[] w2, int rows) { return relativeError(w, w2, rows, cols, hessian.hessian()); }
+
+    /** The same for inputs with second moment h (cols x cols, row-major), e.g. gathered by a method itself. */
+    public static double relativeError(float[] w, float[] w2, int rows, int cols, double[] h) {
         double den = Blas.quadForms(h, cols, rows, (r, dst, off) -> {
             for (int j = 0; j < cols; j++) dst[off + j] = w[r * cols + j];
         });

@@ -49,7 +49,7 @@ final class Common {
 
     static String json(Object o) {
         try {
-            return new com.fasterxml.jackson.databind.ObjectMapper().writeValueAsString(o);
+            return dev.squish.formats.Json.MAPPER.writeValueAsString(o);
         } catch (IOException e) {
             throw new IllegalStateException(e);
         }

@@ -171,8 +171,8 @@ final class DemoReport {
             h.section("Singular-value spectra of factorized layers");
             try (Model dense = Model.load(modelDir)) {
                 int last = dense.blocks.size() - 1;
-                ReportParts.spectra(h, dense, List.of(new String[]{"0", "self_attn.q_proj"}, new String[]{"0", "mlp.down_proj"},
-                        new String[]{String.valueOf(last), "self_attn.q_proj"}, new String[]{String.valueOf(last), "mlp.down_proj"}), lowRank);
+                ReportParts.spectra(h, dense, List.of(new String[]{"0", dev.squish.model.Llama.Q}, new String[]{"0", dev.squish.model.Llama.DOWN},
+                        new String[]{String.valueOf(last), dev.squish.model.Llama.Q}, new String[]{String.valueOf(last), dev.squish.model.Llama.DOWN}), lowRank);
             }
         }
 

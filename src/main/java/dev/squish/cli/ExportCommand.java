@@ -1,6 +1,7 @@
 package dev.squish.cli;
 
 import dev.squish.SquishException;
+import dev.squish.export.Exporter;
 import dev.squish.export.GgufExport;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Mixin;
@@ -28,21 +29,22 @@ final class ExportCommand implements Callable<Integer> {
     @Option(names = "--seq-len", paramLabel = "L", description = "Tokens per calibration window (default 256).") Integer seqLen;
 
     @Override public Integer call() {
-        GgufExport.Type t = GgufExport.Type.parse(type);
+        Exporter gguf = Exporter.byFormat("gguf");
+        GgufExport.Type.parse(type);   // an unknown type is an error before anything else
         if (Files.exists(out) && !force) throw new SquishException(out + ": already exists (use --force to replace it)");
         if (!Files.isDirectory(model)) throw new SquishException(model + ": not a model folder");
-        GgufExport.Calibration cal = null;
+        Exporter.Calibration cal = null;
         if (calibration != null) {
             if (!Files.isRegularFile(calibration)) throw new SquishException(calibration + ": no such file (--calibration)");
             if (samples != null && samples < 1) throw new SquishException("--samples must be at least 1, got " + samples);
             if (seqLen != null && seqLen < 2) throw new SquishException("--seq-len must be at least 2, got " + seqLen);
-            cal = new GgufExport.Calibration(calibration, samples != null ? samples : 128, seqLen != null ? seqLen : 256);
+            cal = new Exporter.Calibration(calibration, samples != null ? samples : 128, seqLen != null ? seqLen : 256);
         } else if (samples != null || seqLen != null) {
             throw new SquishException("--samples and --seq-len need --calibration");
         }
-        GgufExport.Result r = GgufExport.export(model, out, t, cal);
-        spec.commandLine().getOut().printf("wrote %s: %s, %,d tensors, %,d bytes%s%n", r.file(), t, r.tensors(), r.bytes(),
-                r.fallbacks() > 0 ? " (" + r.fallbacks() + " tensors in llama-quantize's fallback type: rows not a multiple of the block size)" : "");
+        Exporter.Written r = gguf.export(model, out, type, cal);
+        spec.commandLine().getOut().printf("wrote %s: %s, %,d tensors, %,d bytes%s%n", r.file(), r.type(), r.tensors(), r.bytes(),
+                r.note().isEmpty() ? "" : " (" + r.note() + ")");
         return 0;
     }
 }

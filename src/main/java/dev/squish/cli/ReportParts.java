@@ -3,9 +3,6 @@ package dev.squish.cli;
 import dev.squish.calibration.LayerReport;
 import dev.squish.model.Model;
 import dev.squish.report.HtmlReport;
-import org.ejml.data.DMatrixRMaj;
-import org.ejml.dense.row.factory.DecompositionFactory_DDRM;
-import org.ejml.interfaces.decomposition.SingularValueDecomposition_F64;
 
 import java.util.*;
 
@@ -93,16 +90,7 @@ final class ReportParts {
     }
 
     /** Singular values of a row-major matrix, largest first (EJML). */
-    static double[] singularValues(float[] w, int rows, int cols) {
-        DMatrixRMaj a = new DMatrixRMaj(rows, cols);
-        for (int i = 0; i < w.length; i++) a.data[i] = w[i];
-        SingularValueDecomposition_F64<DMatrixRMaj> svd = DecompositionFactory_DDRM.svd(rows, cols, false, false, true);
-        if (!svd.decompose(a)) throw new IllegalStateException("SVD did not converge");
-        double[] s = Arrays.copyOf(svd.getSingularValues(), svd.numberOfSingularValues());
-        Arrays.sort(s);
-        for (int i = 0, j = s.length - 1; i < j; i++, j--) { double t = s[i]; s[i] = s[j]; s[j] = t; }
-        return s;
-    }
+    static double[] singularValues(float[] w, int rows, int cols) { return dev.squish.util.Svds.singularValues(w, rows, cols); }
 
     /**
      * Singular-value spectra (normalized by the largest) of a few linears of the dense model, with

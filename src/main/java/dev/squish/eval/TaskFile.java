@@ -68,7 +68,7 @@ public record TaskFile(String name, Kind kind, String delimiter, Path file, List
         Kind kind = null;
         String delimiter = " ";
         List<Item> items = new ArrayList<>();
-        ObjectMapper json = new ObjectMapper();
+        ObjectMapper json = dev.squish.formats.Json.MAPPER;
         String[] lines = text.split("\n", -1);
         boolean first = true;
         for (int i = 0; i < lines.length; i++) {

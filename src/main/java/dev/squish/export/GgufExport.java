@@ -1,5 +1,8 @@
 package dev.squish.export;
 
+import dev.squish.model.Architecture;
+import dev.squish.model.Llama;
+
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
 import dev.squish.SquishException;
@@ -34,10 +37,21 @@ import java.util.function.Supplier;
  * llama-quantize's per-layer mixtures (the _S/_M/_L presets that raise attn_v or ffn_down) are
  * not applied: every other 2-D tensor gets exactly the chosen type.
  */
-public final class GgufExport {
-    private GgufExport() {}
+public final class GgufExport implements Exporter {
+    public GgufExport() {}
 
-    static final ObjectMapper JSON = new ObjectMapper();
+    @Override public String format() { return "gguf"; }
+
+    @Override public List<String> types() { return java.util.Arrays.stream(Type.values()).map(Type::name).toList(); }
+
+    @Override public Written export(Path modelDir, Path out, String type, Exporter.Calibration cal) {
+        Type t = Type.parse(type);
+        Result r = export(modelDir, out, t, cal == null ? null : new Calibration(cal.text(), cal.samples(), cal.seqLen()));
+        return new Written(r.file(), t.name(), r.bytes(), r.tensors(),
+                r.fallbacks() > 0 ? r.fallbacks() + " tensors in llama-quantize's fallback type: rows not a multiple of the block size" : "");
+    }
+
+    static final ObjectMapper JSON = Json.MAPPER;
 
     /** Tensor storage types a whole export can use. */
     public enum Type {

@@ -240,7 +240,7 @@ public final class ModelWriter {
     /** True when the shapes no longer follow config.json (SliceGPT: sliced widths, shortcut linears). */
     static boolean reshaped(Model m) {
         return m.weights.metadata().containsKey("squish.reshaped") || m.width() != m.config.hidden()
-                || m.blocks.stream().anyMatch(b -> b.linears.containsKey("attn_shortcut") || b.linears.containsKey("mlp_shortcut"));
+                || m.blocks.stream().anyMatch(m.arch::sliced);
     }
 
     private static void writeGlobals(Model m, SafeTensorsWriter w) {

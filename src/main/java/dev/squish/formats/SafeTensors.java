@@ -26,7 +26,7 @@ import java.util.*;
  * is a {@link SquishException} naming the file and tensor.
  */
 public final class SafeTensors implements AutoCloseable {
-    public static final ObjectMapper JSON = new ObjectMapper();
+    public static final ObjectMapper JSON = Json.MAPPER;
     /** Headers larger than this are refused (the reference implementation uses 100 MB). */
     static final long MAX_HEADER = 100L << 20;
     /** Squish's compact format: compressed weights with their formats in the metadata. Preferred when present. */

@@ -93,27 +93,11 @@ public final class Asvd extends Factorizer {
                 float[] w = l.toDense();
                 int rank = k != null ? k[names.indexOf(name)] : ranks(List.of(new RankAllocation.Item(l.rows(), l.cols(), null)))[0];
                 LowRankLinear c = factorize(w, l.rows(), l.cols(), h, rank);
-                double err = relativeError(w, c.toDense(), l.rows(), l.cols(), h);
+                double err = LinearStats.relativeError(w, c.toDense(), l.rows(), l.cols(), h);
                 ctx.replace(name(), name, c, err, (System.nanoTime() - t1) / 1e9 + (name.equals(target) ? passSeconds : 0));
                 remaining.remove(name);
             }
         }
-    }
-
-    /** ||(W - W') X|| / ||W X|| on the calibration inputs, from their second moment h. */
-    static double relativeError(float[] w, float[] w2, int rows, int cols, double[] h) {
-        double num = 0, den = 0;
-        double[] a = new double[cols], d = new double[cols];
-        for (int r = 0; r < rows; r++) {
-            for (int j = 0; j < cols; j++) { a[j] = w[r * cols + j]; d[j] = a[j] - w2[r * cols + j]; }
-            for (int i = 0; i < cols; i++) {
-                double hd = 0, ha = 0;
-                for (int j = 0; j < cols; j++) { hd += h[i * cols + j] * d[j]; ha += h[i * cols + j] * a[j]; }
-                num += d[i] * hd;
-                den += a[i] * ha;
-            }
-        }
-        return den <= 0 ? 0 : Math.sqrt(Math.max(0, num) / den);
     }
 
     /** SVD-LLM's whitened rank-k factorization of w (rows x cols) for inputs with second moment h (cols x cols). */

@@ -56,7 +56,10 @@ public final class BlockPipeline {
         if (samples == null && stages.stream().anyMatch(s -> s.method().needsCalibration()))
             throw new IllegalArgumentException("calibration samples required");
         NonFinite.checkGlobals(model);
-        for (Stage s : stages) s.method().plan(new ModelContext(model, s.layers(), samples, reports));
+        for (Stage s : stages) {
+            Profile.Phase prev = Profile.enter(Profile.Phase.SOLVE);
+            try { s.method().plan(new ModelContext(model, s.layers(), samples, reports)); } finally { Profile.exit(prev); }
+        }
         float[][] x = null;
         int L = 0;
         if (needData) {
@@ -92,7 +95,10 @@ public final class BlockPipeline {
                 p.step();
             }
         }
-        for (Stage s : stages) s.method().finish(new ModelContext(model, s.layers(), samples, reports));
+        for (Stage s : stages) {
+            Profile.Phase prev = Profile.enter(Profile.Phase.SOLVE);
+            try { s.method().finish(new ModelContext(model, s.layers(), samples, reports)); } finally { Profile.exit(prev); }
+        }
         return reports;
     }
 }

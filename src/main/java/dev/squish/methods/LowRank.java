@@ -3,9 +3,7 @@ package dev.squish.methods;
 import dev.squish.weights.LowRankLinear;
 import org.ejml.data.DMatrixRMaj;
 import org.ejml.dense.row.CommonOps_DDRM;
-import org.ejml.dense.row.SingularOps_DDRM;
-import org.ejml.dense.row.factory.DecompositionFactory_DDRM;
-import org.ejml.interfaces.decomposition.SingularValueDecomposition_F64;
+import dev.squish.util.Svds;
 
 /**
  * The linear algebra the factorizing methods share, in float64 on EJML: the thin SVD sorted by
@@ -16,50 +14,21 @@ import org.ejml.interfaces.decomposition.SingularValueDecomposition_F64;
 public final class LowRank {
     private LowRank() {}
 
-    /**
-     * A thin SVD {@code M = U diag(s) V^T} with s descending; u is m x r, v is n x r (r = min(m, n)),
-     * both row-major EJML matrices.
-     */
-    public record Decomposition(int rows, int cols, DMatrixRMaj u, double[] s, DMatrixRMaj v) {
-        public int fullRank() { return s.length; }
-    }
-
     /** Row-major float matrix to an EJML double matrix. */
-    public static DMatrixRMaj matrix(float[] w, int rows, int cols) {
-        if (w.length != (long) rows * cols) throw new IllegalArgumentException("expected " + rows + "x" + cols + " floats, got " + w.length);
-        DMatrixRMaj m = new DMatrixRMaj(rows, cols);
-        for (int i = 0; i < w.length; i++) m.data[i] = w[i];
-        return m;
-    }
+    public static DMatrixRMaj matrix(float[] w, int rows, int cols) { return Svds.matrix(w, rows, cols); }
 
-    public static Decomposition svd(DMatrixRMaj m) {
-        int rows = m.numRows, cols = m.numCols;
-        SingularValueDecomposition_F64<DMatrixRMaj> svd = DecompositionFactory_DDRM.svd(rows, cols, true, true, true);
-        if (!svd.decompose(m.copy())) throw new IllegalStateException("SVD did not converge for a " + rows + "x" + cols + " matrix");
-        DMatrixRMaj u = svd.getU(null, false), w = svd.getW(null), v = svd.getV(null, false);
-        SingularOps_DDRM.descendingOrder(u, false, w, v, false);
-        int r = Math.min(rows, cols);
-        double[] s = new double[r];
-        for (int i = 0; i < r; i++) s[i] = w.get(i, i);
-        return new Decomposition(rows, cols, u, s, v);
-    }
+    /** The thin SVD, s descending ({@link Svds#svd}). */
+    public static Svds.Decomposition svd(DMatrixRMaj m) { return Svds.svd(m); }
 
     /** Singular values only (descending), cheaper than {@link #svd} (for rank allocation). */
-    public static double[] singularValues(DMatrixRMaj m) {
-        SingularValueDecomposition_F64<DMatrixRMaj> svd = DecompositionFactory_DDRM.svd(m.numRows, m.numCols, false, false, true);
-        if (!svd.decompose(m.copy())) throw new IllegalStateException("SVD did not converge for a " + m.numRows + "x" + m.numCols + " matrix");
-        double[] s = svd.getSingularValues().clone();
-        java.util.Arrays.sort(s);
-        for (int i = 0, j = s.length - 1; i < j; i++, j--) { double t = s[i]; s[i] = s[j]; s[j] = t; }
-        return java.util.Arrays.copyOf(s, Math.min(m.numRows, m.numCols));
-    }
+    public static double[] singularValues(DMatrixRMaj m) { return Svds.singularValues(m); }
 
     /**
      * The rank-k truncation as a {@link LowRankLinear}: {@code A = U_k sqrt(S_k)} (rows x k) and
      * {@code B = sqrt(S_k) V_k^T right} (k x cols), where {@code right} is null for the identity
      * (the decomposition is then of W itself) or the inverse whitening {@code S^-1} (SVD-LLM).
      */
-    public static LowRankLinear truncate(Decomposition d, int k, DMatrixRMaj right) {
+    public static LowRankLinear truncate(Svds.Decomposition d, int k, DMatrixRMaj right) {
         if (k < 1 || k > d.fullRank()) throw new IllegalArgumentException("rank " + k + " outside [1, " + d.fullRank() + "]");
         int rows = d.rows(), n = d.cols();
         DMatrixRMaj vt = new DMatrixRMaj(k, n);

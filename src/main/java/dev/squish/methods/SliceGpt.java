@@ -8,7 +8,7 @@ import dev.squish.calibration.HessianAccumulator;
 import dev.squish.model.Block;
 import dev.squish.model.KVCache;
 import dev.squish.model.LinearObserver;
-import dev.squish.model.Llama;
+import dev.squish.model.Architecture.ResidualBranch;
 import dev.squish.model.Model;
 import dev.squish.weights.DenseLinear;
 import dev.squish.weights.Linear;
@@ -88,15 +88,13 @@ public final class SliceGpt implements CompressionMethod {
     @Override public void plan(ModelContext ctx) {
         whole = ctx;
         Model m = ctx.model();
-        if (!(m.arch instanceof Llama)) throw new SquishException("slicegpt supports the Llama family only, not " + m.config.family());
+        // Two residual branches with bias-free RMSNorms (the Llama family): see Architecture#rotatableBranches.
+        if (m.arch.rotatableBranches().size() != 2) throw new SquishException("slicegpt supports the Llama family only, not " + m.config.family());
         if (m.width() != m.config.hidden() || hasShortcuts(m))
             throw new SquishException(m.dir + ": this model is already sliced; slicegpt runs on an unsliced model");
         hidden = m.width();
         dim = keptWidth(hidden, slice);
-        for (Block b : m.blocks) {
-            fold(ctx, b, "input_layernorm.weight", List.of("self_attn.q_proj", "self_attn.k_proj", "self_attn.v_proj"));
-            fold(ctx, b, "post_attention_layernorm.weight", List.of("mlp.gate_proj", "mlp.up_proj"));
-        }
+        for (Block b : m.blocks) for (ResidualBranch r : m.arch.rotatableBranches()) fold(ctx, b, r.norm(), r.readers());
         // The final norm goes into the head (which gets its own copy if it was tied to the embedding).
         ctx.replaceHead(new DenseLinear(m.head.rows(), m.head.cols(), scaleColumns(m.head.toDense(), m.head.rows(), m.head.cols(), m.finalNorm)));
         ctx.setFinalNorm(ones(m.finalNorm.length));
@@ -122,6 +120,7 @@ public final class SliceGpt implements CompressionMethod {
         int n = ctx.seqLen();
         if (ctx.selectedLinears().size() != m.arch.linearNames().size())
             throw new SquishException("slicegpt rotates whole blocks; it cannot be limited with --layers");
+        ResidualBranch att = m.arch.rotatableBranches().get(0), mlp = m.arch.rotatableBranches().get(1);
         long t0 = System.nanoTime();
         if (b.index == 0) {
             HessianAccumulator acc = new HessianAccumulator(hidden);
@@ -133,21 +132,21 @@ public final class SliceGpt implements CompressionMethod {
             inWidth = dim;
         }
         DMatrixRMaj qIn = columns(basis, inWidth);
-        for (String name : List.of("self_attn.q_proj", "self_attn.k_proj", "self_attn.v_proj"))
+        for (String name : att.readers())
             ctx.put(name, dense(CommonOps_DDRM.mult(matrix(b.linear(name)), qIn, null)));
-        ctx.putVector("input_layernorm.weight", ones(inWidth));
+        ctx.putVector(att.norm(), ones(inWidth));
         // Back to the original basis for now: the residual after attention is measured unrotated.
-        ctx.put("attn_shortcut", dense(qIn));
-        ctx.put("mlp_shortcut", dense(CommonOps_DDRM.identity(hidden)));
+        ctx.put(att.shortcut(), dense(qIn));
+        ctx.put(mlp.shortcut(), dense(CommonOps_DDRM.identity(hidden)));
         HessianAccumulator mid = new HessianAccumulator(hidden);
-        ctx.forEachSample((name, x, rows, cols) -> { if (name.equals("mlp_shortcut")) mid.add(x, rows); });
+        ctx.forEachSample((name, x, rows, cols) -> { if (name.equals(mlp.shortcut())) mid.add(x, rows); });
         DMatrixRMaj qMid = columns(pca(mid), dim);
-        ctx.put("attn_shortcut", dense(CommonOps_DDRM.multTransA(qMid, qIn, null)));
-        rotateOutputs(ctx, "self_attn.o_proj", qMid);
-        for (String name : List.of("mlp.gate_proj", "mlp.up_proj"))
+        ctx.put(att.shortcut(), dense(CommonOps_DDRM.multTransA(qMid, qIn, null)));
+        rotateOutputs(ctx, att.writer(), qMid);
+        for (String name : mlp.readers())
             ctx.put(name, dense(CommonOps_DDRM.mult(matrix(b.linear(name)), qMid, null)));
-        ctx.putVector("post_attention_layernorm.weight", ones(dim));
-        ctx.put("mlp_shortcut", dense(qMid));
+        ctx.putVector(mlp.norm(), ones(dim));
+        ctx.put(mlp.shortcut(), dense(qMid));
         HessianAccumulator out = new HessianAccumulator(hidden);
         KVCache cache = m.newCache(n);
         for (float[] x : ctx.blockInputs()) out.add(m.arch.forwardBlock(b, x.clone(), n, 0, cache, LinearObserver.NONE), n);
@@ -155,15 +154,15 @@ public final class SliceGpt implements CompressionMethod {
         boolean last = b.index == m.blocks.size() - 1;
         int outWidth = last ? hidden : dim; // the head is not sliced
         DMatrixRMaj qOut = columns(qOutFull, outWidth);
-        rotateOutputs(ctx, "mlp.down_proj", qOut);
-        ctx.put("mlp_shortcut", dense(CommonOps_DDRM.multTransA(qOut, qMid, null)));
+        rotateOutputs(ctx, mlp.writer(), qOut);
+        ctx.put(mlp.shortcut(), dense(CommonOps_DDRM.multTransA(qOut, qMid, null)));
         basis = qOutFull;
         inWidth = outWidth;
         double seconds = (System.nanoTime() - t0) / 1e9;
         for (var e : b.linears.entrySet()) {
             Linear l = e.getValue();
             ctx.report(new LayerReport(name(), b.index, e.getKey(), l.format(), l.rows(), l.cols(), l.parameters(), l.bytes(), 0, Double.NaN,
-                    e.getKey().equals("self_attn.q_proj") ? seconds : 0));
+                    e.getKey().equals(att.readers().get(0)) ? seconds : 0));
         }
     }
 
@@ -253,6 +252,6 @@ public final class SliceGpt implements CompressionMethod {
     }
 
     static boolean hasShortcuts(Model m) {
-        return m.blocks.stream().anyMatch(b -> b.linears.containsKey("attn_shortcut") || b.linears.containsKey("mlp_shortcut"));
+        return m.blocks.stream().anyMatch(m.arch::sliced);
     }
 }

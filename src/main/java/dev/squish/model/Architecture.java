@@ -2,12 +2,17 @@ package dev.squish.model;
 
 import dev.squish.formats.ModelConfig;
 
+import java.util.ArrayList;
 import java.util.List;
 import java.util.Map;
 
 /**
- * What differs between model families: tensor names, which vectors a block has, and the block's
- * forward pass. Everything else (loading, the decoder loop, calibration, compression) is shared.
+ * What differs between model families: tensor names, which vectors a block has, the block's
+ * forward pass, and, as data for the compression methods, how the block's pieces connect: which
+ * operation produces each linear's input (AWQ's scaling groups), which norm feeds which linears
+ * and which linear writes back into the residual stream (SliceGPT), which dimensions are coupled
+ * (structured pruning, {@link Coupling}) and the shapes config.json implies. Everything else (loading, the decoder
+ * loop, calibration, compression) is shared, and no method tests for a family.
  */
 public abstract class Architecture {
     public final ModelConfig config;
@@ -42,6 +47,77 @@ public abstract class Architecture {
     public abstract String finalNormName();
     public String finalNormBiasName() { return null; }
     public abstract String headName();
+
+    /**
+     * [rows, cols] of a block linear for a block of the given shape (heads, key/value heads, MLP
+     * width), or null for a name the family does not have.
+     */
+    public abstract int[] expectedShape(String linear, LayerShape shape);
+
+    /** [rows, cols] of a block linear as config.json implies it. */
+    public int[] expectedShape(String linear) {
+        return expectedShape(linear, new LayerShape(config.heads(), config.kvHeads(), config.intermediate()));
+    }
+
+    /**
+     * Linears that read one input, and the operation that produces that input: the vectors of a
+     * norm (weight, bias) or the last {@code n} output rows of a linear (and its bias), where n is
+     * the input width. Dividing the producer's output channel j by s_j and multiplying column j of
+     * the readers by s_j leaves the block's function unchanged (AWQ folds its scales so).
+     *
+     * @param producerVectors the norm's vectors (empty when a linear produces the input)
+     * @param producerLinear  the linear whose outputs are the input, or null
+     * @param producerBias    that linear's bias vector name (may be absent in the block)
+     * @param mlpDown         non-null when the readers are an MLP's gate and up projections (in that
+     *                        order) and this is its down projection: the group's output error is
+     *                        best measured at the MLP's output
+     */
+    public record ScalingGroup(String name, List<String> producerVectors, String producerLinear, String producerBias,
+                               List<String> linears, String mlpDown) {
+        public ScalingGroup {
+            producerVectors = List.copyOf(producerVectors);
+            linears = List.copyOf(linears);
+        }
+    }
+
+    /** The scaling groups of block b, in forward order; those the block's shapes do not allow are left out. */
+    public abstract List<ScalingGroup> scalingGroups(Block b);
+
+    /**
+     * Linears whose outputs only enter the attention scores (queries and keys): their error is
+     * softened by the softmax, so AWQ's reference does not clip them.
+     */
+    public abstract List<String> scoreLinears();
+
+    /**
+     * One residual branch of a pre-norm block: the norm's weight, the linears that read the norm's
+     * output, the linear that writes the branch's result into the residual stream, and the name of
+     * the shortcut linear a sliced model carries on that branch's residual path.
+     */
+    public record ResidualBranch(String norm, List<String> readers, String writer, String shortcut) {
+        public ResidualBranch { readers = List.copyOf(readers); }
+    }
+
+    /**
+     * The residual branches when the residual stream may be rotated (SliceGPT): the norms are
+     * RMSNorms without bias, so their weights fold into the readers and the model becomes
+     * invariant to orthogonal rotations. Empty for families where that does not hold (LayerNorm
+     * subtracts the mean and has a bias).
+     */
+    public List<ResidualBranch> rotatableBranches() { return List.of(); }
+
+    /** Names of the shortcut linears a sliced block may carry. */
+    public List<String> shortcutNames() {
+        List<String> out = new ArrayList<>();
+        for (ResidualBranch r : rotatableBranches()) out.add(r.shortcut());
+        return out;
+    }
+
+    /** Whether block b carries shortcut linears (the model was sliced). */
+    public boolean sliced(Block b) {
+        for (String s : shortcutNames()) if (b.linears.containsKey(s)) return true;
+        return false;
+    }
 
     /** Width of the key/value cache rows for a block. */
     public abstract int kvDim(Block b);

@@ -17,7 +17,38 @@ public final class Gpt2 extends Architecture {
 
     Gpt2(ModelConfig c, String root) { super(c); this.root = root; }
 
+    public static final String C_ATTN = "attn.c_attn", ATTN_PROJ = "attn.c_proj", C_FC = "mlp.c_fc", MLP_PROJ = "mlp.c_proj";
+
     @Override public String blockPrefix(int i) { return root + "h." + i + "."; }
+
+    @Override public int[] expectedShape(String linear, LayerShape s) {
+        int h = config.hidden();
+        return switch (linear) {
+            case C_ATTN -> new int[]{3 * h, h};
+            case ATTN_PROJ -> new int[]{h, h};
+            case C_FC -> new int[]{s.intermediate(), h};
+            case MLP_PROJ -> new int[]{h, s.intermediate()};
+            default -> null;
+        };
+    }
+
+    /**
+     * The reference's {@code auto_scale_block}: ln_1 -> c_attn; c_attn's value rows -> attn.c_proj
+     * (when c_attn is q, k, v of equal width); ln_2 -> c_fc. mlp.c_proj follows gelu and is not
+     * scaled (the reference inserts a ScaledActivation module there, which this runtime does not have).
+     */
+    @Override public List<ScalingGroup> scalingGroups(Block b) {
+        List<ScalingGroup> g = new java.util.ArrayList<>();
+        g.add(new ScalingGroup("ln_1->c_attn", List.of("ln_1.weight", "ln_1.bias"), null, null, List.of(C_ATTN), null));
+        if (b.linear(C_ATTN).rows() == 3 * b.linear(ATTN_PROJ).cols())
+            g.add(new ScalingGroup("c_attn.v->c_proj", List.of(), C_ATTN, C_ATTN + ".bias", List.of(ATTN_PROJ), null));
+        g.add(new ScalingGroup("ln_2->c_fc", List.of("ln_2.weight", "ln_2.bias"), null, null, List.of(C_FC), null));
+        return g;
+    }
+
+    /** c_attn computes queries and keys (and values); the reference does not clip it. */
+    @Override public List<String> scoreLinears() { return List.of(C_ATTN); }
+
 
     @Override public List<String> linearNames() { return List.of("attn.c_attn", "attn.c_proj", "mlp.c_fc", "mlp.c_proj"); }
 

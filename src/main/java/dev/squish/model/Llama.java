@@ -28,15 +28,56 @@ public final class Llama extends Architecture {
         for (int i = 0; i < hd / 2; i++) invFreq[i] = 1f / (float) Math.pow(c.ropeTheta(), (float) (2 * i) / (float) hd);
     }
 
+    public static final String Q = "self_attn.q_proj", K = "self_attn.k_proj", V = "self_attn.v_proj", O = "self_attn.o_proj",
+            GATE = "mlp.gate_proj", UP = "mlp.up_proj", DOWN = "mlp.down_proj";
+    public static final String INPUT_NORM = "input_layernorm.weight", POST_ATTENTION_NORM = "post_attention_layernorm.weight";
+    public static final String ATTN_SHORTCUT = "attn_shortcut", MLP_SHORTCUT = "mlp_shortcut";
+
     @Override public String blockPrefix(int i) { return "model.layers." + i + "."; }
 
+    @Override public int[] expectedShape(String linear, LayerShape s) {
+        int h = config.hidden(), q = s.heads() * config.headDim(), kv = s.kvHeads() * config.headDim(), f = s.intermediate();
+        return switch (linear) {
+            case Q -> new int[]{q, h};
+            case K, V -> new int[]{kv, h};
+            case O -> new int[]{h, q};
+            case GATE, UP -> new int[]{f, h};
+            case DOWN -> new int[]{h, f};
+            default -> null;
+        };
+    }
+
+    /**
+     * The reference's {@code auto_scale_block}: input_layernorm -> q,k,v; v_proj -> o_proj only when
+     * their shapes allow (no grouped-query attention); post_attention_layernorm -> gate,up (measured
+     * at the MLP's output); up_proj -> down_proj. None for a sliced block (its widths differ).
+     */
+    @Override public List<ScalingGroup> scalingGroups(Block b) {
+        List<ScalingGroup> g = new ArrayList<>();
+        if (sliced(b)) return g;
+        g.add(new ScalingGroup("input_layernorm->qkv", List.of(INPUT_NORM), null, null, List.of(Q, K, V), null));
+        if (b.linear(V).rows() == b.linear(O).cols())
+            g.add(new ScalingGroup("v->o", List.of(), V, V + ".bias", List.of(O), null));
+        g.add(new ScalingGroup("post_attention_layernorm->gate,up", List.of(POST_ATTENTION_NORM), null, null, List.of(GATE, UP), DOWN));
+        g.add(new ScalingGroup("up->down", List.of(), UP, UP + ".bias", List.of(DOWN), null));
+        return g;
+    }
+
+    @Override public List<String> scoreLinears() { return List.of(Q, K); }
+
+    @Override public List<ResidualBranch> rotatableBranches() {
+        return List.of(new ResidualBranch(INPUT_NORM, List.of(Q, K, V), O, ATTN_SHORTCUT),
+                new ResidualBranch(POST_ATTENTION_NORM, List.of(GATE, UP), DOWN, MLP_SHORTCUT));
+    }
+
+
     @Override public List<String> linearNames() {
-        return List.of("self_attn.q_proj", "self_attn.k_proj", "self_attn.v_proj", "self_attn.o_proj",
-                "mlp.gate_proj", "mlp.up_proj", "mlp.down_proj");
+        return List.of(Q, K, V, O,
+                GATE, UP, DOWN);
     }
 
     @Override public List<String> requiredVectors() {
-        List<String> v = new ArrayList<>(List.of("input_layernorm.weight", "post_attention_layernorm.weight"));
+        List<String> v = new ArrayList<>(List.of(INPUT_NORM, POST_ATTENTION_NORM));
         if (config.attentionBias()) v.addAll(List.of("self_attn.q_proj.bias", "self_attn.k_proj.bias", "self_attn.v_proj.bias"));
         if (config.mlpBias()) v.addAll(List.of("mlp.gate_proj.bias", "mlp.up_proj.bias", "mlp.down_proj.bias"));
         return v;
@@ -61,42 +102,42 @@ public final class Llama extends Architecture {
     @Override public String finalNormName() { return "model.norm.weight"; }
     @Override public String headName() { return "lm_head.weight"; }
 
-    @Override public int kvDim(Block b) { return b.linear("self_attn.k_proj").rows(); }
+    @Override public int kvDim(Block b) { return b.linear(K).rows(); }
 
     @Override public List<Coupling> couplings() {
         int hd = config.headDim(), group = config.heads() / config.kvHeads();
         // LinkedHashMap order (Map.of has none): the first row entry defines the unit count.
         Map<String, Integer> attnRows = new java.util.LinkedHashMap<>();
-        attnRows.put("self_attn.q_proj", group * hd);
-        attnRows.put("self_attn.k_proj", hd);
-        attnRows.put("self_attn.v_proj", hd);
+        attnRows.put(Q, group * hd);
+        attnRows.put(K, hd);
+        attnRows.put(V, hd);
         Map<String, Integer> mlpRows = new java.util.LinkedHashMap<>();
-        mlpRows.put("mlp.gate_proj", 1);
-        mlpRows.put("mlp.up_proj", 1);
-        return List.of(new Coupling("attention", attnRows, Map.of("self_attn.o_proj", group * hd), "self_attn.o_proj"),
-                new Coupling("mlp", mlpRows, Map.of("mlp.down_proj", 1), "mlp.down_proj"));
+        mlpRows.put(GATE, 1);
+        mlpRows.put(UP, 1);
+        return List.of(new Coupling("attention", attnRows, Map.of(O, group * hd), O),
+                new Coupling("mlp", mlpRows, Map.of(DOWN, 1), DOWN));
     }
 
     @Override public LayerShape shape(Block b) {
         int hd = config.headDim();
-        return new LayerShape(b.linear("self_attn.q_proj").rows() / hd, b.linear("self_attn.k_proj").rows() / hd, b.linear("mlp.gate_proj").rows());
+        return new LayerShape(b.linear(Q).rows() / hd, b.linear(K).rows() / hd, b.linear(GATE).rows());
     }
 
     @Override public float[] forwardBlock(Block b, float[] x, int n, int pos0, KVCache cache, LinearObserver obs) {
-        int d = b.linear("self_attn.q_proj").cols();
+        int d = b.linear(Q).cols();
         int width = x.length / n;
         float eps = config.normEps();
         float[] h = buf(cache, obs, 0, n * d);
         if (width != d) throw new IllegalStateException("block " + b.index + ": residual width " + width + " but q_proj takes " + d);
-        Ops.rmsNorm(x, h, b.vector("input_layernorm.weight"), n, width, config.hidden(), eps);
-        Linear qp = b.linear("self_attn.q_proj"), kp = b.linear("self_attn.k_proj"), vp = b.linear("self_attn.v_proj");
+        Ops.rmsNorm(x, h, b.vector(INPUT_NORM), n, width, config.hidden(), eps);
+        Linear qp = b.linear(Q), kp = b.linear(K), vp = b.linear(V);
         int qDim = qp.rows(), kvDim = kp.rows(), hd = config.headDim();
         float[] q = buf(cache, obs, 1, n * qDim), k = buf(cache, obs, 2, n * kvDim), v = buf(cache, obs, 3, n * kvDim);
         obs.input("self_attn.q_proj", h, n, d);
         qp.matmul(h, n, q);
-        obs.input("self_attn.k_proj", h, n, d);
+        obs.input(K, h, n, d);
         kp.matmul(h, n, k);
-        obs.input("self_attn.v_proj", h, n, d);
+        obs.input(V, h, n, d);
         vp.matmul(h, n, v);
         Ops.addBias(q, b.vector("self_attn.q_proj.bias"), n);
         Ops.addBias(k, b.vector("self_attn.k_proj.bias"), n);
@@ -113,9 +154,9 @@ public final class Llama extends Architecture {
         obs.input("self_attn.o_proj", att, n, qDim);
         op.matmul(att, n, o);
         Ops.addBias(o, b.vector("self_attn.o_proj.bias"), n);
-        x = residual(b, "attn_shortcut", x, o, n, obs);
+        x = residual(b, ATTN_SHORTCUT, x, o, n, obs);
 
-        int d2 = b.linear("mlp.gate_proj").cols();
+        int d2 = b.linear(GATE).cols();
         int w2 = x.length / n;
         float[] h2 = buf(cache, obs, 6, n * w2);
         Ops.rmsNorm(x, h2, b.vector("post_attention_layernorm.weight"), n, w2, config.hidden(), eps);
@@ -124,7 +165,7 @@ public final class Llama extends Architecture {
         float[] g = buf(cache, obs, 7, n * inter), u = buf(cache, obs, 8, n * inter);
         obs.input("mlp.gate_proj", h2, n, d2);
         gp.matmul(h2, n, g);
-        obs.input("mlp.up_proj", h2, n, d2);
+        obs.input(UP, h2, n, d2);
         up.matmul(h2, n, u);
         Ops.addBias(g, b.vector("mlp.gate_proj.bias"), n);
         Ops.addBias(u, b.vector("mlp.up_proj.bias"), n);
@@ -133,7 +174,7 @@ public final class Llama extends Architecture {
         obs.input("mlp.down_proj", g, n, inter);
         dp.matmul(g, n, dn);
         Ops.addBias(dn, b.vector("mlp.down_proj.bias"), n);
-        return residual(b, "mlp_shortcut", x, dn, n, obs);
+        return residual(b, MLP_SHORTCUT, x, dn, n, obs);
     }
 
     /**

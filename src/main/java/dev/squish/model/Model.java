@@ -95,7 +95,7 @@ public final class Model implements AutoCloseable {
                 if (!reshaped) checkShape(p + l, lin, shape);
                 b.linears.put(l, lin);
             }
-            for (String extra : List.of("attn_shortcut", "mlp_shortcut"))
+            for (String extra : arch.shortcutNames())
                 if (weights.metadata().containsKey(WeightFormats.META_PREFIX + p + extra) || weights.has(p + extra + ".weight"))
                     b.linears.put(extra, WeightFormats.read(weights, p + extra, false));
             for (String v : arch.requiredVectors()) {
@@ -161,27 +161,10 @@ public final class Model implements AutoCloseable {
     }
 
     private void checkShape(String name, Linear l, Architecture.LayerShape shape) {
-        int[] e = expectedShape(name.substring(name.lastIndexOf('.', name.lastIndexOf('.') - 1) + 1), shape);
+        int[] e = arch.expectedShape(name.substring(name.lastIndexOf('.', name.lastIndexOf('.') - 1) + 1), shape);
         if (e != null && (l.rows() != e[0] || l.cols() != e[1]))
             throw new SquishException(where(name + ".weight") + ": tensor " + name + ".weight is " + l.rows() + "x" + l.cols()
                     + " (as [out, in]) but config.json implies " + e[0] + "x" + e[1]);
-    }
-
-    private int[] expectedShape(String local, Architecture.LayerShape s) {
-        ModelConfig c = config;
-        int h = c.hidden(), q = s.heads() * c.headDim(), kv = s.kvHeads() * c.headDim(), f = s.intermediate();
-        return switch (local) {
-            case "self_attn.q_proj" -> new int[]{q, h};
-            case "self_attn.k_proj", "self_attn.v_proj" -> new int[]{kv, h};
-            case "self_attn.o_proj" -> new int[]{h, q};
-            case "mlp.gate_proj", "mlp.up_proj" -> new int[]{f, h};
-            case "mlp.down_proj" -> new int[]{h, f};
-            case "attn.c_attn" -> new int[]{3 * h, h};
-            case "attn.c_proj" -> new int[]{h, h};
-            case "mlp.c_fc" -> new int[]{f, h};
-            case "mlp.c_proj" -> new int[]{h, f};
-            default -> null;
-        };
     }
 
     private String where(String tensor) {

@@ -3,8 +3,7 @@ package dev.squish.weights;
 import dev.squish.formats.SafeTensors;
 import dev.squish.formats.SafeTensorsWriter;
 import org.ejml.data.DMatrixRMaj;
-import org.ejml.dense.row.SingularOps_DDRM;
-import org.ejml.dense.row.factory.DecompositionFactory_DDRM;
+import dev.squish.util.Svds;
 
 /**
  * Low-rank weight W = A B with A [rows x k] and B [k x cols], both dense float32 (each a
@@ -37,15 +36,11 @@ public final class LowRankLinear implements Linear {
         FormatIO.checkDense(w, rows, cols);
         if (k < 1) throw new IllegalArgumentException("rank must be >= 1, got " + k);
         k = Math.min(k, Math.min(rows, cols));
-        DMatrixRMaj m = new DMatrixRMaj(rows, cols);
-        for (int i = 0; i < w.length; i++) m.data[i] = w[i];
-        var svd = DecompositionFactory_DDRM.svd(rows, cols, true, true, true);
-        if (!svd.decompose(m)) throw new IllegalStateException("SVD did not converge for a " + rows + "x" + cols + " matrix");
-        DMatrixRMaj u = svd.getU(null, false), sv = svd.getW(null), v = svd.getV(null, false);
-        SingularOps_DDRM.descendingOrder(u, false, sv, v, false);
+        Svds.Decomposition d = Svds.svd(Svds.matrix(w, rows, cols));
+        DMatrixRMaj u = d.u(), v = d.v();
         float[] a = new float[rows * k], b = new float[k * cols];
         for (int j = 0; j < k; j++) {
-            double s = Math.sqrt(sv.get(j, j));
+            double s = Math.sqrt(d.s()[j]);
             for (int r = 0; r < rows; r++) a[r * k + j] = (float) (u.get(r, j) * s);
             for (int c = 0; c < cols; c++) b[j * cols + c] = (float) (v.get(c, j) * s);
         }

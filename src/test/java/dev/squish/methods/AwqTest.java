@@ -1,8 +1,9 @@
 package dev.squish.methods;
 
 import dev.squish.Fixtures;
+import dev.squish.model.Architecture;
 import dev.squish.model.Block;
-import dev.squish.model.Gpt2;
+import dev.squish.calibration.BlockContext;
 import dev.squish.model.LinearObserver;
 import dev.squish.model.Model;
 import dev.squish.calibration.HessianAccumulator;
@@ -87,14 +88,14 @@ class AwqTest {
                 Block b = m.blocks.get(1);
                 float[] x = m.embed(tokens, 0);
                 float[] before = m.arch.forwardBlock(b, x.clone(), tokens.length, 0, m.newCache(64), LinearObserver.NONE);
-                Awq awq = new Awq(4, 128, true, 0, true);
-                List<Awq.Group> groups = awq.groups(b, m.arch instanceof Gpt2);
+                List<Architecture.ScalingGroup> groups = m.arch.scalingGroups(b);
                 assertEquals(dir == Fixtures.LLAMA ? 3 : 3, groups.size(), "Llama GQA: v->o skipped; GPT-2: c_attn.v->c_proj used");
-                for (Awq.Group g : groups) {
+                BlockContext ctx = new BlockContext(m, b, null, 0, null, new java.util.ArrayList<>());
+                for (Architecture.ScalingGroup g : groups) {
                     int n = b.linear(g.linears().get(0)).cols();
                     float[] s = new float[n];
                     for (int j = 0; j < n; j++) s[j] = (float) Math.exp(rnd.nextGaussian());
-                    Awq.fold(b, g, s);
+                    Awq.fold(ctx, g, s);
                 }
                 float[] after = m.arch.forwardBlock(b, x.clone(), tokens.length, 0, m.newCache(64), LinearObserver.NONE);
                 double num = 0, den = 0;
