@@ -25,6 +25,8 @@ public final class WeightFormats {
     private static Linear read(SafeTensors st, String prefix, String fmt, boolean transposed) {
         if (fmt != null && fmt.startsWith(LoraLinear.PREFIX))
             return LoraLinear.read(st, prefix, read(st, prefix, fmt.substring(LoraLinear.PREFIX.length()), false));
+        if (fmt == null && !transposed && st.get(prefix + ".weight").dtype() == dev.squish.formats.DType.BF16)
+            return Bf16DenseLinear.mapped(FormatIO.need(st, prefix + ".weight", dev.squish.formats.DType.BF16, -1, -1));  // served from the map, no float copy
         if (fmt == null || fmt.equals("dense-f32")) return readDense(st, prefix + ".weight", transposed);
         // Compact formats always store [out, in]; transposed only applies to plain HF tensors.
         if (fmt.equals(Bf16DenseLinear.FORMAT)) return Bf16DenseLinear.read(st, prefix);
