@@ -50,7 +50,8 @@ public record TaskFile(String name, Kind kind, String delimiter, Path file, List
      */
     public record Item(int line, List<String> contexts, List<String> choices, int gold) {}
 
-    private static final Set<String> ITEM_FIELDS = Set.of("context", "contexts", "choices", "continuation", "gold");
+    private static final Set<String> ITEM_FIELDS = Set.of("context", "contexts", "choices", "continuation", "gold",
+            "query", "text", "sentence", "option1", "option2", "answer");
 
     public static TaskFile read(Path file) {
         if (!Files.isRegularFile(file)) throw new SquishException(file + ": no such file (--task)");
@@ -96,8 +97,8 @@ public record TaskFile(String name, Kind kind, String delimiter, Path file, List
             }
             if (kind == null) {
                 if (o.has("choices")) kind = Kind.MULTIPLE_CHOICE;
-                else if (o.has("contexts")) kind = Kind.PARTIAL;
-                else if (o.has("context") && o.has("continuation")) kind = Kind.LAST_WORD;
+                else if (o.has("contexts") || o.has("sentence") && o.has("option1")) kind = Kind.PARTIAL;
+                else if (o.has("context") && o.has("continuation") || o.has("text")) kind = Kind.LAST_WORD;
                 else throw bad(file, no, "cannot tell the task kind: expected \"choices\" (multiple_choice), \"contexts\" (partial) or \"context\" and \"continuation\" (last_word)");
             }
             items.add(item(kind, o, file, no));
@@ -109,18 +110,52 @@ public record TaskFile(String name, Kind kind, String delimiter, Path file, List
     private static Item item(Kind kind, JsonNode o, Path file, int no) {
         return switch (kind) {
             case MULTIPLE_CHOICE -> {
-                String ctx = string(o, "context", file, no, true);
+                // "query" is the context's name in the harness's MultipleChoiceTask documents.
+                String ctx = string(o, o.has("context") || !o.has("query") ? "context" : "query", file, no, true);
                 List<String> choices = strings(o, "choices", file, no);
                 yield new Item(no, List.of(ctx), choices, gold(o, choices.size(), file, no));
             }
             case PARTIAL -> {
+                if (!o.has("contexts") && o.has("sentence")) yield winogrande(o, file, no);
                 List<String> ctxs = strings(o, "contexts", file, no);
                 String cont = string(o, "continuation", file, no, false);
                 yield new Item(no, ctxs, List.of(cont), gold(o, ctxs.size(), file, no));
             }
-            case LAST_WORD -> new Item(no, List.of(string(o, "context", file, no, true)),
-                    List.of(string(o, "continuation", file, no, false)), 0);
+            case LAST_WORD -> {
+                if (!o.has("context") && o.has("text")) {
+                    // LAMBADA's document: doc_to_text "{{text.split(' ')[:-1]|join(' ')}}", doc_to_target "{{' '+text.split(' ')[-1]}}".
+                    String text = string(o, "text", file, no, false);
+                    int cut = text.lastIndexOf(' ');
+                    yield new Item(no, List.of(cut < 0 ? "" : text.substring(0, cut)), List.of(" " + text.substring(cut + 1)), 0);
+                }
+                yield new Item(no, List.of(string(o, "context", file, no, true)), List.of(string(o, "continuation", file, no, false)), 0);
+            }
         };
+    }
+
+    /**
+     * A WinoGrande document {@code {"sentence", "option1", "option2", "answer"}} as the harness's
+     * {@code preprocess_winogrande.py} turns it into a partial evaluation: contexts
+     * {@code sentence[:i] + option} with i the index of "_", continuation {@code sentence[i+1:].strip()},
+     * gold {@code {"1": 0, "2": 1}[answer]}.
+     */
+    private static Item winogrande(JsonNode o, Path file, int no) {
+        String sentence = string(o, "sentence", file, no, false);
+        int i = sentence.indexOf('_');
+        if (i < 0) throw bad(file, no, "\"sentence\" has no \"_\" to fill in");
+        String o1 = string(o, "option1", file, no, false), o2 = string(o, "option2", file, no, false);
+        String answer = string(o, "answer", file, no, false);
+        int gold = switch (answer) {
+            case "1" -> 0;
+            case "2" -> 1;
+            default -> throw bad(file, no, "\"answer\" must be \"1\" or \"2\", got \"" + answer + "\"");
+        };
+        String rest = sentence.substring(i + 1);
+        int end = Loglikelihood.rstripLength(rest), start = 0;
+        while (start < end && Loglikelihood.isPythonSpace(rest.codePointAt(start))) start += Character.charCount(rest.codePointAt(start));
+        String cont = rest.substring(start, end);
+        if (cont.isEmpty()) throw bad(file, no, "\"sentence\" has nothing after \"_\" to score");
+        return new Item(no, List.of(sentence.substring(0, i) + o1, sentence.substring(0, i) + o2), List.of(cont), gold);
     }
 
     private static String string(JsonNode o, String field, Path file, int no, boolean emptyOk) {

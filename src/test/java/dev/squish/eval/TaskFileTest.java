@@ -6,6 +6,7 @@ import org.junit.jupiter.api.io.TempDir;
 
 import java.nio.file.Files;
 import java.nio.file.Path;
+import java.util.List;
 
 import static org.junit.jupiter.api.Assertions.*;
 
@@ -41,6 +42,31 @@ class TaskFileTest {
         var h = TaskFile.read(file("{\"task\": \"mine\", \"kind\": \"last_word\"}", "{\"context\": \"a\", \"continuation\": \" b\"}"));
         assertEquals("mine", h.name());
         assertEquals(TaskFile.Kind.LAST_WORD, h.kind());
+    }
+
+    @Test
+    void harnessDocumentsAreReadAsTheHarnessTurnsThemIntoRequests() throws Exception {
+        // MultipleChoiceTask: {"query", "choices", "gold"}.
+        var mc = TaskFile.read(file("{\"query\": \"Question: a\", \"choices\": [\"b\", \"c\"], \"gold\": 1}"));
+        assertEquals(TaskFile.Kind.MULTIPLE_CHOICE, mc.kind());
+        assertEquals("Question: a", mc.items().get(0).contexts().get(0));
+        // LAMBADA: context text.split(' ')[:-1] joined by ' ', continuation ' ' + text.split(' ')[-1].
+        var lw = TaskFile.read(file("{\"text\": \"he said  to  her\"}", "{\"text\": \"alone\"}"));
+        assertEquals(TaskFile.Kind.LAST_WORD, lw.kind());
+        assertEquals("he said  to ", lw.items().get(0).contexts().get(0));
+        assertEquals(" her", lw.items().get(0).choices().get(0));
+        assertEquals("", lw.items().get(1).contexts().get(0));
+        assertEquals(" alone", lw.items().get(1).choices().get(0));
+        // WinoGrande: contexts sentence[:i] + option, continuation sentence[i+1:].strip(), gold answer - 1.
+        var wg = TaskFile.read(file("{\"sentence\": \"The cup fell off the shelf because _ was wobbly. \", \"option1\": \"the cup\", "
+                + "\"option2\": \"the shelf\", \"answer\": \"2\"}"));
+        assertEquals(TaskFile.Kind.PARTIAL, wg.kind());
+        var it = wg.items().get(0);
+        assertEquals(List.of("The cup fell off the shelf because the cup", "The cup fell off the shelf because the shelf"), it.contexts());
+        assertEquals(List.of("was wobbly."), it.choices());
+        assertEquals(1, it.gold());
+        bad(":1: \"answer\" must be \"1\" or \"2\"", "{\"sentence\": \"a _ b\", \"option1\": \"x\", \"option2\": \"y\", \"answer\": \"0\"}");
+        bad(":1: \"sentence\" has no \"_\"", "{\"sentence\": \"a b\", \"option1\": \"x\", \"option2\": \"y\", \"answer\": \"1\"}");
     }
 
     @Test
