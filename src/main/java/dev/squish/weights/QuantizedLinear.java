@@ -99,18 +99,9 @@ public final class QuantizedLinear implements Linear {
     public static QuantizedLinear quantizeRtn(float[] w, int rows, int cols, int bits, int groupSize, boolean sym) {
         FormatIO.checkDense(w, rows, cols);
         checkShape(rows, cols, bits, groupSize);
-        int g = Math.min(groupSize, Math.max(cols, 1));
-        int groups = cols == 0 ? 0 : (cols + g - 1) / g, maxq = QuantGrid.maxq(bits);
-        float[] sc = new float[rows * groups], ze = new float[rows * groups];
-        int[] codes = new int[rows * cols];
-        for (int r = 0; r < rows; r++)
-            for (int k = 0; k < groups; k++) {
-                int c0 = k * g, c1 = Math.min(cols, c0 + g);
-                float[] p = QuantGrid.params(w, r * cols + c0, c1 - c0, 1, bits, sym);
-                sc[r * groups + k] = p[0]; ze[r * groups + k] = p[1];
-                for (int c = c0; c < c1; c++) codes[r * cols + c] = QuantGrid.quantize(w[r * cols + c], p[0], p[1], maxq);
-            }
-        return fromCodes(rows, cols, bits, g, codes, sc, ze);
+        if (cols == 0) return fromCodes(rows, cols, bits, 1, new int[0], new float[0], new float[0]);
+        QuantResult q = QuantResult.roundToNearest(w, rows, cols, bits, Math.min(groupSize, cols), sym);
+        return fromCodes(rows, cols, bits, q.groupSize(), q.intCodes(), q.scales(), q.zeros());
     }
 
     // ---- code access (kernel layout) ----

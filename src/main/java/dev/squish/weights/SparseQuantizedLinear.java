@@ -95,22 +95,12 @@ public final class SparseQuantizedLinear implements Linear {
     public static SparseQuantizedLinear quantizeRtn(float[] w, int rows, int cols, int bits, int groupSize, boolean sym) {
         FormatIO.checkDense(w, rows, cols);
         if (groupSize < 1) throw new IllegalArgumentException("group size must be >= 1, got " + groupSize);
-        int g = Math.min(groupSize, Math.max(cols, 1)), groups = cols == 0 ? 0 : (cols + g - 1) / g, maxq = QuantGrid.maxq(bits);
-        float[] sc = new float[rows * groups], ze = new float[rows * groups];
-        int[] codes = new int[rows * cols];
         boolean[] keep = new boolean[rows * cols];
-        for (int r = 0; r < rows; r++)
-            for (int k = 0; k < groups; k++) {
-                int c0 = k * g, c1 = Math.min(cols, c0 + g);
-                float[] p = QuantGrid.params(w, r * cols + c0, c1 - c0, 1, bits, sym);
-                sc[r * groups + k] = p[0]; ze[r * groups + k] = p[1];
-                for (int c = c0; c < c1; c++) {
-                    int i = r * cols + c;
-                    keep[i] = w[i] != 0;
-                    if (keep[i]) codes[i] = QuantGrid.quantize(w[i], p[0], p[1], maxq);
-                }
-            }
-        return fromCodes(rows, cols, bits, g, keep, codes, sc, ze);
+        for (int i = 0; i < keep.length; i++) keep[i] = w[i] != 0;
+        if (cols == 0) return fromCodes(rows, cols, bits, 1, keep, new int[0], new float[0], new float[0]);
+        // the grid comes from the whole group, zeros included, as before; only the kept codes are stored
+        QuantResult q = QuantResult.roundToNearest(w, rows, cols, bits, Math.min(groupSize, cols), sym);
+        return fromCodes(rows, cols, bits, q.groupSize(), keep, q.intCodes(), q.scales(), q.zeros());
     }
 
     @Override public int rows() { return rows; }
