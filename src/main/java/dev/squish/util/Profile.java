@@ -46,10 +46,11 @@ public final class Profile implements AutoCloseable {
     /** Floating-point operations reported since the JVM started. */
     public static long flops() { return FLOPS.sum(); }
 
-    private final long[] nanos = new long[Phase.values().length], flops = new long[Phase.values().length];
-    private final long start;
+    private final long[] nanos = new long[Phase.values().length], flops = new long[Phase.values().length],
+            cpu = new long[Phase.values().length];
+    private final long start, cpuStart;
     private Phase current = Phase.OTHER;
-    private long since, flopsSince;
+    private long since, flopsSince, cpuSince;
     private volatile long peakHeap;
     private final Thread sampler;
     private volatile boolean running = true;
@@ -57,6 +58,7 @@ public final class Profile implements AutoCloseable {
     private Profile() {
         start = since = System.nanoTime();
         flopsSince = FLOPS.sum();
+        cpuStart = cpuSince = processCpuNanos();
         MemoryMXBean mem = ManagementFactory.getMemoryMXBean();
         sampler = Thread.ofPlatform().daemon().name("squish-profile").unstarted(() -> {
             // Sampled every 20 ms: a heap peak shorter than that can be missed, which the
@@ -90,24 +92,39 @@ public final class Profile implements AutoCloseable {
     }
 
     private synchronized Phase switchTo(Phase p) {
-        long now = System.nanoTime(), f = FLOPS.sum();
+        long now = System.nanoTime(), f = FLOPS.sum(), c = processCpuNanos();
         nanos[current.ordinal()] += now - since;
         flops[current.ordinal()] += f - flopsSince;
+        cpu[current.ordinal()] += c - cpuSince;
         since = now;
         flopsSince = f;
+        cpuSince = c;
         Phase old = current;
         current = p;
         return old;
     }
 
-    /** One phase's totals; rate in flops per second, floor = flops / reference rate. */
-    public record Line(String phase, double seconds, long flops) {
+    /**
+     * CPU time of this process (all threads) in nanoseconds, or -1 where the JVM cannot tell. On a
+     * shared machine wall time depends on what else runs; CPU time per flop does much less.
+     */
+    public static long processCpuNanos() {
+        if (ManagementFactory.getOperatingSystemMXBean() instanceof com.sun.management.OperatingSystemMXBean os)
+            return os.getProcessCpuTime();
+        return -1;
+    }
+
+    /**
+     * One phase's totals: wall seconds, flops, and CPU seconds of all threads (negative if unknown).
+     * Rate in flops per wall second, floor = flops / reference rate.
+     */
+    public record Line(String phase, double seconds, long flops, double cpuSeconds) {
         public double rate() { return seconds > 0 ? flops / seconds : 0; }
         public double floorSeconds(double referenceRate) { return referenceRate > 0 ? flops / referenceRate : 0; }
     }
 
     /** The recorded phases (those that took time or flops), peak heap bytes and peak resident bytes (-1 if unknown). */
-    public record Result(List<Line> phases, double seconds, long flops, long peakHeapBytes, long peakResidentBytes) {}
+    public record Result(List<Line> phases, double seconds, long flops, double cpuSeconds, long peakHeapBytes, long peakResidentBytes) {}
 
     /** Stops recording and returns the totals. */
     public synchronized Result stop() {
@@ -120,10 +137,11 @@ public final class Profile implements AutoCloseable {
         long total = 0;
         for (Phase p : Phase.values()) {
             if (nanos[p.ordinal()] == 0 && flops[p.ordinal()] == 0) continue;
-            lines.add(new Line(p.label(), nanos[p.ordinal()] / 1e9, flops[p.ordinal()]));
+            lines.add(new Line(p.label(), nanos[p.ordinal()] / 1e9, flops[p.ordinal()], cpuStart < 0 ? -1 : cpu[p.ordinal()] / 1e9));
             total += flops[p.ordinal()];
         }
-        return new Result(lines, (System.nanoTime() - start) / 1e9, total, peakHeap, residentPeak());
+        return new Result(lines, (System.nanoTime() - start) / 1e9, total, cpuStart < 0 ? -1 : (processCpuNanos() - cpuStart) / 1e9,
+                peakHeap, residentPeak());
     }
 
     @Override public void close() { if (running) stop(); }

@@ -59,6 +59,11 @@ class ProfileCommandTest {
         double ratio = phases.get("forward").get("ratio_to_floor").asDouble();
         assertEquals(phases.get("forward").get("seconds").asDouble() / (forward / (p.get("prefill_gflops_per_s").asDouble() * 1e9)), ratio, 1e-9 * ratio);
         assertTrue(p.get("peak_heap_bytes").asLong() > 0);
+        // CPU time: every thread's, so at least some of it in the forward phase, and the CPU ratio from it
+        JsonNode fw = phases.get("forward");
+        assertTrue(fw.get("cpu_seconds").asDouble() > 0, fw.toString());
+        double cpuRatio = fw.get("cpu_seconds").asDouble() / (forward / (p.get("prefill_gflops_per_cpu_s").asDouble() * 1e9));
+        assertEquals(cpuRatio, fw.get("ratio_to_floor_cpu").asDouble(), 1e-9 * cpuRatio);
 
         // without --json: the table on stderr
         CliTest.Run t = CliTest.run("compress", Fixtures.LLAMA.toString(), "-o", tmp.resolve("o2").toString(), "--method", "wanda",
