@@ -67,7 +67,7 @@ public final class NMSparseLinear implements Linear {
             laneCol[j] = (j / n) * m;
         }
         hiWord = hi;
-        this.wpr = (cols + 63) >>> 6;
+        this.wpr = Bitmask.words(cols);
         this.mask = 64 % L == 0 && L % m == 0 ? buildMask() : null;
         if (mask != null) path = 3;
         else if (chunkBits > 64 || L > 64) path = 0;
@@ -91,7 +91,7 @@ public final class NMSparseLinear implements Linear {
                     if (pos <= prev) return null;
                     prev = pos;
                     int c = g * m + pos;
-                    mk[r * wpr + (c >>> 6)] |= 1L << (c & 63);
+                    Bitmask.set(mk, wpr, r, c);
                 }
             }
         return mk;

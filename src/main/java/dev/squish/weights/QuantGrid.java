@@ -15,6 +15,15 @@ public final class QuantGrid {
 
     public static int maxq(int bits) { return (1 << bits) - 1; }
 
+    /** The group size a format stores for a requested one: at most the row (at least 1); <= 0 means one group per row. */
+    public static int groupSize(int requested, int cols) {
+        int row = Math.max(cols, 1);
+        return requested <= 0 ? row : Math.min(requested, row);
+    }
+
+    /** Groups per row: ceil(cols / groupSize), 0 for an empty row. */
+    public static int groups(int cols, int groupSize) { return cols == 0 ? 0 : (cols + groupSize - 1) / groupSize; }
+
     /** Computes {scale, zero} for values w[off + k*stride], k < n. */
     public static float[] params(float[] w, int off, int n, int stride, int bits, boolean sym) {
         float min = 0, max = 0;

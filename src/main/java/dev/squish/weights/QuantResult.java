@@ -14,7 +14,7 @@ package dev.squish.weights;
 public record QuantResult(int rows, int cols, int bits, int groupSize, boolean sym,
                           float[] weights, byte[] codes, float[] scales, float[] zeros) {
 
-    public int groups() { return (cols + groupSize - 1) / groupSize; }
+    public int groups() { return QuantGrid.groups(cols, groupSize); }
 
     public int code(int r, int c) { return codes[r * cols + c] & 0xFF; }
 
@@ -61,7 +61,7 @@ public record QuantResult(int rows, int cols, int bits, int groupSize, boolean s
     public static QuantResult allocate(int rows, int cols, int bits, int groupSize, boolean sym) {
         if (bits < 1 || bits > 8) throw new IllegalArgumentException("bits must be in 1..8, got " + bits);
         int g = groupSize <= 0 ? cols : groupSize;
-        int groups = (cols + g - 1) / g;
+        int groups = QuantGrid.groups(cols, g);
         return new QuantResult(rows, cols, bits, g, sym, new float[rows * cols], new byte[rows * cols],
                 new float[rows * groups], new float[rows * groups]);
     }

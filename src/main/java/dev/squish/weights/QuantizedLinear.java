@@ -47,7 +47,7 @@ public final class QuantizedLinear implements Linear {
 
     private QuantizedLinear(int rows, int cols, int bits, int group, float[] scales, float[] zeros) {
         this.rows = rows; this.cols = cols; this.bits = bits; this.group = group;
-        this.groups = cols == 0 ? 0 : (cols + group - 1) / group;
+        this.groups = QuantGrid.groups(cols, group);
         this.rowBytes = bits == 8 ? cols : (cols + 1) / 2;
         this.full32 = cols & ~31;
         this.il = interleave && InterleavedCodes.fits(bits, group) ? new InterleavedCodes(rows, cols, bits, group, groups) : null;
@@ -79,8 +79,7 @@ public final class QuantizedLinear implements Linear {
      */
     public static QuantizedLinear fromCodes(int rows, int cols, int bits, int groupSize, int[] codes, float[] scales, float[] zeros) {
         checkShape(rows, cols, bits, groupSize);
-        int g = Math.min(groupSize, Math.max(cols, 1));
-        int groups = cols == 0 ? 0 : (cols + g - 1) / g;
+        int g = QuantGrid.groupSize(groupSize, cols), groups = QuantGrid.groups(cols, g);
         if (codes.length != (long) rows * cols) throw new IllegalArgumentException("expected " + rows * cols + " codes, got " + codes.length);
         if (scales.length != rows * groups || zeros.length != rows * groups)
             throw new IllegalArgumentException("expected " + rows * groups + " scales and zeros, got " + scales.length + " and " + zeros.length);
@@ -338,8 +337,7 @@ public final class QuantizedLinear implements Linear {
             throw FormatIO.bad(st, prefix + ".qweight", "has unknown quantized format '" + fmt + "'");
         int[] shape = FormatIO.shape(st, prefix, 2);
         int rows = shape[0], cols = shape[1], bits = p[0];
-        int group = p[1] == 0 ? Math.max(cols, 1) : Math.min(p[1], Math.max(cols, 1));
-        int groups = cols == 0 ? 0 : (cols + group - 1) / group;
+        int group = QuantGrid.groupSize(p[1], cols), groups = QuantGrid.groups(cols, group);
         int rowBytes = bits == 8 ? cols : (cols + 1) / 2;
         byte[] file = FormatIO.bytes(FormatIO.need(st, prefix + ".qweight", DType.U8, rows, rowBytes), 0);
         float[] scales = FormatIO.floats(FormatIO.need(st, prefix + ".scales", DType.F32, rows, groups), 0);

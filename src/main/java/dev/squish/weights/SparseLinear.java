@@ -38,7 +38,7 @@ public final class SparseLinear implements Linear {
     private final int[] rowPtr;     // [rows + 1], derived from the mask
 
     private SparseLinear(int rows, int cols, long[] mask, float[] values) {
-        this.rows = rows; this.cols = cols; this.wpr = (cols + 63) >>> 6;
+        this.rows = rows; this.cols = cols; this.wpr = Bitmask.words(cols);
         this.mask = mask; this.values = values;
         this.rowPtr = new int[rows + 1];
         for (int r = 0; r < rows; r++) {
@@ -51,11 +51,11 @@ public final class SparseLinear implements Linear {
     /** Keeps exactly the non-zero entries of w (row-major rows x cols). */
     public static SparseLinear fromDense(float[] w, int rows, int cols) {
         FormatIO.checkDense(w, rows, cols);
-        int wpr = (cols + 63) >>> 6, nnz = 0;
+        int wpr = Bitmask.words(cols), nnz = 0;
         long[] mask = new long[rows * wpr];
         for (int r = 0; r < rows; r++)
             for (int c = 0; c < cols; c++)
-                if (w[r * cols + c] != 0) { mask[r * wpr + (c >>> 6)] |= 1L << (c & 63); nnz++; }
+                if (w[r * cols + c] != 0) { Bitmask.set(mask, wpr, r, c); nnz++; }
         float[] v = new float[nnz + Kernels.PAD];
         int p = 0;
         for (float f : w) if (f != 0) v[p++] = f;
@@ -139,7 +139,7 @@ public final class SparseLinear implements Linear {
 
     static SparseLinear read(SafeTensors st, String prefix) {
         int[] shape = FormatIO.shape(st, prefix, 2);
-        int rows = shape[0], cols = shape[1], wpr = (cols + 63) >>> 6;
+        int rows = shape[0], cols = shape[1], wpr = Bitmask.words(cols);
         long[] mask = FormatIO.longs(FormatIO.need(st, prefix + ".mask", DType.I64, rows, wpr));
         if ((cols & 63) != 0)
             for (int r = 0; r < rows; r++)

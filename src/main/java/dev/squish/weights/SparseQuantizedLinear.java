@@ -49,8 +49,8 @@ public final class SparseQuantizedLinear implements Linear {
 
     private SparseQuantizedLinear(int rows, int cols, int bits, int group, long[] mask, byte[] codes, float[] scales, float[] zeros) {
         this.rows = rows; this.cols = cols; this.bits = bits; this.group = group;
-        this.groups = cols == 0 ? 0 : (cols + group - 1) / group;
-        this.wpr = (cols + 63) >>> 6;
+        this.groups = QuantGrid.groups(cols, group);
+        this.wpr = Bitmask.words(cols);
         this.mask = mask; this.codes = codes; this.scales = scales; this.zeros = zeros;
         this.codePtr = new int[rows + 1];
         for (int r = 0; r < rows; r++) {
@@ -70,14 +70,14 @@ public final class SparseQuantizedLinear implements Linear {
         if (rows < 0 || cols < 0 || groupSize < 1) throw new IllegalArgumentException("bad shape " + rows + "x" + cols + " or group size " + groupSize);
         if (keep.length != (long) rows * cols || codes.length != (long) rows * cols)
             throw new IllegalArgumentException("expected " + rows * cols + " keep flags and codes, got " + keep.length + " and " + codes.length);
-        int g = Math.min(groupSize, Math.max(cols, 1)), groups = cols == 0 ? 0 : (cols + g - 1) / g, maxq = QuantGrid.maxq(bits);
+        int g = QuantGrid.groupSize(groupSize, cols), groups = QuantGrid.groups(cols, g), maxq = QuantGrid.maxq(bits);
         if (scales.length != rows * groups || zeros.length != rows * groups)
             throw new IllegalArgumentException("expected " + rows * groups + " scales and zeros, got " + scales.length + " and " + zeros.length);
-        int wpr = (cols + 63) >>> 6, nnz = 0;
+        int wpr = Bitmask.words(cols), nnz = 0;
         long[] mask = new long[rows * wpr];
         for (int r = 0; r < rows; r++)
             for (int c = 0; c < cols; c++)
-                if (keep[r * cols + c]) { mask[r * wpr + (c >>> 6)] |= 1L << (c & 63); nnz++; }
+                if (keep[r * cols + c]) { Bitmask.set(mask, wpr, r, c); nnz++; }
         byte[] packed = new byte[(int) (((long) nnz * bits + 7) / 8) + Kernels.PAD];
         int p = 0;
         for (int i = 0; i < keep.length; i++) {
@@ -109,7 +109,7 @@ public final class SparseQuantizedLinear implements Linear {
     public int groupSize() { return group; }
     public long nonZeros() { return codePtr[rows]; }
 
-    private boolean kept(int r, int c) { return (mask[r * wpr + (c >>> 6)] >>> (c & 63) & 1) != 0; }
+    private boolean kept(int r, int c) { return Bitmask.get(mask, wpr, r, c); }
 
     /** Code q of survivor number p (in the whole matrix). */
     private int code(int p) {
@@ -220,9 +220,8 @@ public final class SparseQuantizedLinear implements Linear {
         int[] p = QuantizedLinear.parseFormat(fmt.substring("sparse-".length()));
         if (p == null || (p[1] == 0 && !fmt.endsWith("-pc"))) throw FormatIO.bad(st, prefix + ".qweight", "has unknown format '" + fmt + "'");
         int[] shape = FormatIO.shape(st, prefix, 2);
-        int rows = shape[0], cols = shape[1], bits = p[0], wpr = (cols + 63) >>> 6;
-        int group = p[1] == 0 ? Math.max(cols, 1) : Math.min(p[1], Math.max(cols, 1));
-        int groups = cols == 0 ? 0 : (cols + group - 1) / group;
+        int rows = shape[0], cols = shape[1], bits = p[0], wpr = Bitmask.words(cols);
+        int group = QuantGrid.groupSize(p[1], cols), groups = QuantGrid.groups(cols, group);
         long[] mask = FormatIO.longs(FormatIO.need(st, prefix + ".mask", DType.I64, rows, wpr));
         long nnz = 0;
         for (int r = 0; r < rows; r++)
