@@ -57,7 +57,11 @@ final class CompressCommand implements Callable<Integer> {
             Recipe r = Recipe.load(recipe);
             return r.withCalibration(cal.over(r.calibration()));
         }
-        if (layers != null) o.put("layers", layers);
+        // drop-layers takes its count as --layers N (the spelling); everywhere else --layers
+        // is the stage's filter of linear names.
+        if (layers != null && "drop-layers".equals(method) && layers.trim().matches("-?\\d{1,9}") && !o.containsKey("blocks"))
+            o.put("blocks", Integer.parseInt(layers.trim()));
+        else if (layers != null) o.put("layers", layers);
         return Recipe.single(method, o, cal.values());
     }
 

@@ -38,7 +38,56 @@ public abstract class Pruner implements CompressionMethod {
     public String patternName() { return m == 0 ? "unstructured" : n + ":" + m; }
 
     @Override public String describe() {
-        return name() + " " + (m == 0 ? String.format("%.0f%% unstructured", 100 * sparsity) : patternName());
+        return name() + " " + (m == 0 ? String.format("%.0f%% unstructured", 100 * sparsity) : patternName())
+                + (options.owl() == null ? "" : String.format(java.util.Locale.ROOT, ", OWL allocation (M %s, lambda %s)",
+                OptionReader.fmt(options.owl().m()), OptionReader.fmt(options.owl().lambda())));
+    }
+
+    /** With OWL: the sparsity of each selected linear, by block index then name (exact counts / sizes). */
+    private java.util.Map<Integer, java.util.Map<String, Double>> allocated;
+    /** With OWL: each block's outlier ratio D_l and sparsity s_l, for reports and docs. */
+    private double[] outlierRatios, layerSparsities;
+
+    public double[] outlierRatios() { return outlierRatios; }
+
+    public double[] layerSparsities() { return layerSparsities; }
+
+    /**
+     * OWL allocation (see {@link dev.squish.methods.prune.Owl}): outlier ratios from Wanda scores on
+     * the dense model's calibration activations, then per-layer sparsities averaging exactly to
+     * the target over the selected linears' parameters.
+     */
+    @Override public void plan(dev.squish.calibration.ModelContext ctx) {
+        if (options.owl() == null) return;
+        if (ctx.samples() == null)
+            throw new SquishException("--allocation owl needs --calibration TEXT_FILE: OWL's outlier ratios are Wanda scores on calibration activations");
+        var model = ctx.model();
+        java.util.List<String> names = ctx.selectedLinears();
+        int blocks = model.blocks.size();
+        outlierRatios = dev.squish.methods.prune.Owl.outlierRatios(model, ctx.samples(), names, options.owl().m());
+        long[] params = new long[blocks];
+        long[][] sizes = new long[blocks][names.size()];
+        for (int l = 0; l < blocks; l++)
+            for (int k = 0; k < names.size(); k++) {
+                Linear li = model.blocks.get(l).linear(names.get(k));
+                sizes[l][k] = (long) li.rows() * li.cols();
+                params[l] += sizes[l][k];
+            }
+        layerSparsities = dev.squish.methods.prune.Owl.layerSparsities(outlierRatios, params, sparsity, options.owl().lambda());
+        long[][] counts = dev.squish.methods.prune.Owl.counts(layerSparsities, sizes, sparsity);
+        allocated = new java.util.HashMap<>();
+        for (int l = 0; l < blocks; l++) {
+            var m = new java.util.HashMap<String, Double>();
+            for (int k = 0; k < names.size(); k++) m.put(names.get(k), (double) counts[l][k] / sizes[l][k]);
+            allocated.put(model.blocks.get(l).index, m);
+        }
+    }
+
+    /** The sparsity this linear of the context's block is pruned to (the target, or its OWL share). */
+    protected double sparsityOf(BlockContext ctx, String linear) {
+        if (allocated == null) return sparsity;
+        Double s = allocated.getOrDefault(ctx.block().index, java.util.Map.of()).get(linear);
+        return s == null ? sparsity : s;
     }
 
     /** Returns the pruned copy of w (rows x cols) for the named linear of the context's block. */

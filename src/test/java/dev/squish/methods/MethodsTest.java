@@ -14,7 +14,8 @@ class MethodsTest {
     @Test
     void serviceLoaderFindsEveryMethodInRegistrationOrder() {
         List<String> found = ServiceLoader.load(MethodDescriptor.class).stream().map(p -> p.get().id()).toList();
-        assertEquals(List.of("magnitude", "wanda", "sparsegpt", "svd", "asvd", "slicegpt", "rtn", "gptq", "awq"), found);
+        assertEquals(List.of("magnitude", "wanda", "sparsegpt", "svd", "asvd", "slicegpt", "rtn", "gptq", "awq",
+                "dsnot", "flap", "l2-structured", "drop-layers"), found);
         assertEquals(found, Methods.ids());
         for (MethodDescriptor<?> d : Methods.all()) {
             assertFalse(d.help().isBlank(), d.id());
@@ -38,13 +39,17 @@ class MethodsTest {
         assertEquals("gptq int4 g128 sym act-order", g.describe());
         assertTrue(g.needsCalibration());
         assertEquals("svd keep 0.500 spectrum", Methods.create("svd", Map.of("keep", "0.5", "allocation", "spectrum")).describe());
-        assertEquals(List.of("magnitude", "wanda", "sparsegpt"), Methods.taking("sparsity"));
+        assertEquals(List.of("magnitude", "wanda", "sparsegpt", "dsnot"), Methods.taking("sparsity"));
+        assertEquals(List.of("magnitude", "wanda", "sparsegpt", "svd", "asvd"), Methods.taking("allocation"));
+        assertEquals("wanda 60% unstructured, OWL allocation (M 5, lambda 0.08)",
+                Methods.create("wanda", Map.of("sparsity", 0.6, "allocation", "owl")).describe());
+        assertEquals("structure", Methods.get("flap").kind().id());
     }
 
     @Test
     void unknownMethodAndOptionsAreOneLineErrors() {
         assertEquals("unknown method 'gtpq' (did you mean 'gptq'?); known methods: magnitude, wanda, sparsegpt, svd, asvd, slicegpt,"
-                + " rtn, gptq, awq", assertThrows(SquishException.class, () -> Methods.get("gtpq")).getMessage());
+                + " rtn, gptq, awq, dsnot, flap, l2-structured, drop-layers", assertThrows(SquishException.class, () -> Methods.get("gtpq")).getMessage());
         assertEquals("rtn: --act-order does not apply to rtn; rtn takes --bits, --group-size, --sym, --outliers",
                 assertThrows(SquishException.class, () -> Methods.create("rtn", Map.of("bits", 4, "act_order", true))).getMessage());
     }

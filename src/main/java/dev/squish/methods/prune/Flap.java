@@ -181,7 +181,9 @@ public final class Flap {
             long per = cp.unitParameters(b);
             int units = cp.units(b);
             n[c] = c == cs.size() - 1 ? (int) Math.round(budget / per) : (int) Math.floor(remove * units);
-            n[c] = Math.min(n[c], units - 1);
+            if (n[c] > units - 1)
+                throw new dev.squish.SquishException("--remove " + dev.squish.methods.OptionReader.fmt(remove) + " would take " + n[c] + " of the "
+                        + units + " " + (cp.name().equals("mlp") ? "MLP channels" : "key/value groups") + " of every block; a block keeps at least one");
             budget -= (double) n[c] * per;
         }
         return n;
