@@ -217,9 +217,10 @@ class RecipeTest {
 
     @Test
     void methodTable() {
-        assertEquals(List.of("magnitude", "wanda", "sparsegpt", "svd", "asvd", "slicegpt", "rtn", "gptq", "awq"), Methods.ids());
-        for (String m : List.of("magnitude", "svd", "rtn")) assertFalse(Methods.get(m).needsCalibration());
-        for (String m : List.of("wanda", "sparsegpt", "asvd", "slicegpt", "gptq", "awq")) {
+        assertEquals(List.of("magnitude", "wanda", "sparsegpt", "svd", "asvd", "slicegpt", "rtn", "gptq", "awq",
+                "dsnot", "flap", "l2-structured", "drop-layers"), Methods.ids());
+        for (String m : List.of("magnitude", "svd", "rtn", "l2-structured")) assertFalse(Methods.get(m).needsCalibration());
+        for (String m : List.of("wanda", "sparsegpt", "asvd", "slicegpt", "gptq", "awq", "dsnot", "flap", "drop-layers")) {
             assertTrue(Methods.get(m).needsCalibration());
         }
     }
