@@ -13,7 +13,7 @@ import java.io.PrintWriter;
 @Command(name = "squish", mixinStandardHelpOptions = true, version = "squish 0.1.0",
         description = "Compress transformer language models and run them fast on CPUs.",
         subcommands = {EvalCommand.class, GenerateCommand.class, InspectCommand.class, CompressCommand.class, ExportCommand.class,
-                DemoCommand.class, SweepCommand.class, BenchCommand.class})
+                DemoCommand.class, SweepCommand.class, BenchCommand.class, FinetuneCommand.class})
 public final class Main implements Runnable {
     @CommandLine.Spec CommandLine.Model.CommandSpec spec;
 

@@ -2,7 +2,6 @@ package dev.squish.train;
 
 import dev.squish.util.Parallel;
 import jdk.incubator.vector.DoubleVector;
-import jdk.incubator.vector.VectorOperators;
 import jdk.incubator.vector.VectorSpecies;
 
 /**
@@ -23,7 +22,11 @@ public final class GradOps {
         int i = 0, bound = S.loopBound(len);
         DoubleVector acc = DoubleVector.zero(S);
         for (; i < bound; i += S.length()) acc = DoubleVector.fromArray(S, a, ao + i).fma(DoubleVector.fromArray(S, b, bo + i), acc);
-        double s = acc.reduceLanes(VectorOperators.ADD);
+        // Lanes summed in a fixed order: reduceLanes may add them in a different order in the
+        // interpreter and in C2, which would make a resumed run differ from an uninterrupted one
+        // in the last bits.
+        double s = 0;
+        for (int l = 0; l < S.length(); l++) s += acc.lane(l);
         for (; i < len; i++) s += a[ao + i] * b[bo + i];
         return s;
     }
