@@ -133,7 +133,9 @@ public final class FineTune {
         int start = 0;
         if (checkpoint != null && Files.exists(checkpoint)) start = load(checkpoint, ps, fp, curve);
         AdamW opt = new AdamW(o.weightDecay());
-        double first = Double.NaN, last = Double.NaN, firstVal = Double.NaN, lastVal = Double.NaN;
+        double first = Double.NaN, last = Double.NaN, lastVal = Double.NaN;
+        // The validation loss where this run starts (the curve's baseline): 8 forward windows.
+        double firstVal = start < o.steps() ? validationLoss(tm, val, o.batch()) : Double.NaN;
         long tokensDone = 0;
         String stop = "steps";
         int step = start;
@@ -159,7 +161,6 @@ public final class FineTune {
             double v = Double.NaN;
             if (step % o.evalEvery() == 0 || step == o.steps()) {
                 v = validationLoss(tm, val, o.batch());
-                if (Double.isNaN(firstVal)) firstVal = v;
                 lastVal = v;
             }
             curve.add(new double[]{step, loss, v});
