@@ -32,7 +32,7 @@ public interface Exporter {
     /** What was written; {@code note} says what deviated from the requested type (or is empty). */
     record Written(Path file, String type, long bytes, int tensors, String note) {}
 
-    static List<Exporter> all() { return List.of(new GgufExport()); }
+    static List<Exporter> all() { return List.of(new GgufExport(), new CompressedTensorsExport()); }
 
     static Exporter byFormat(String format) {
         return all().stream().filter(e -> e.format().equals(format)).findFirst()

@@ -300,6 +300,9 @@ public final class ModelWriter {
      */
     public static com.fasterxml.jackson.databind.node.ObjectNode config(Model m) {
         var j = m.config.json().deepCopy();
+        // Read from a compressed-tensors folder: Squish's output holds its own formats, and a
+        // quantization_config left behind would make transformers / vLLM misread the plain weights.
+        if (dev.squish.formats.CompressedTensors.declared(j)) j.remove("quantization_config");
         List<String> keys = m.arch.configKeys();
         j.put(keys.get(0), m.blocks.size());
         Shapes s = shapes(m);

@@ -61,6 +61,8 @@ public final class SafeTensors implements AutoCloseable {
                     if (found.isEmpty()) throw new SquishException(path + ": no *.safetensors weights found");
                     for (Path p : found) st.openFile(p);
                 }
+                // A compressed-tensors folder (llm-compressor): record each compressed module's format.
+                if (!Files.isRegularFile(path.resolve(SQUISH_FILE))) CompressedTensors.annotate(path, st.tensors, st.metadata);
             } else if (Files.isRegularFile(path)) {
                 st.openFile(path);
             } else {
