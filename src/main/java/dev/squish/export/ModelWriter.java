@@ -363,7 +363,8 @@ public final class ModelWriter {
                     if (t) w.addF32(p + e.getKey() + ".weight", new long[]{l.cols(), l.rows()}, transpose(d, l.rows(), l.cols()));
                     else w.addF32(p + e.getKey() + ".weight", new long[]{l.rows(), l.cols()}, d);
                 }
-                for (var e : b.vectors.entrySet()) w.addF32(p + e.getKey(), new long[]{e.getValue().length}, e.getValue());
+                for (var e : b.vectors.entrySet())   // run-time sparsity (CATS, MoE-ification) has no place in a plain checkpoint
+                    if (!dev.squish.model.SparseMlp.VECTORS.contains(e.getKey())) w.addF32(p + e.getKey(), new long[]{e.getValue().length}, e.getValue());
                 for (String z : zeroBiases) {
                     if (b.vector(z) != null) continue;
                     int rows = b.linear(z.substring(0, z.length() - ".bias".length())).rows();

@@ -17,8 +17,12 @@ import java.util.Objects;
  *                  {@code rotates the weights} ("slicegpt rotates the weights, which undoes stage 1")
  */
 public record Kind(String id, Placement placement, boolean once, Edit edit, String noun, String gerund, String undoes) {
-    /** FIRST: only as the first stage (it would undo earlier ones); LAST: nothing may follow it; ANY: anywhere. */
-    public enum Placement { FIRST, ANY, LAST }
+    /**
+     * FIRST: only as the first stage (it would undo earlier ones); LAST: nothing may follow it;
+     * ANY: anywhere; RUNTIME: after every stage that changes weights (it may follow a LAST stage),
+     * for settings computed on the final weights and applied at run time (activation sparsity).
+     */
+    public enum Placement { FIRST, ANY, LAST, RUNTIME }
 
     /**
      * What a stage does to a selected linear. A layer that one stage {@link #FACTOR}s may not be
@@ -37,6 +41,14 @@ public record Kind(String id, Placement placement, boolean once, Edit edit, Stri
      * the quantization grid, and quantizing twice compounds rounding error.
      */
     public static final Kind QUANTIZE = new Kind("quantize", Placement.LAST, true, Edit.RECODE, "quantization", "quantizing", null);
+
+    /**
+     * Run-time activation sparsity (TEAL, CATS): thresholds calibrated on the inputs the final
+     * weights see, so after quantization; one per recipe (two thresholds on one input compound).
+     */
+    public static final Kind ACTIVATION = new Kind("activation", Placement.RUNTIME, true, Edit.NONE, "activation sparsity", "sparsifying activations", null);
+    /** MoE-ification: an expert map and router over the final MLP weights; once. */
+    public static final Kind MOE = new Kind("moe", Placement.RUNTIME, true, Edit.NONE, "MoE-ification", "MoE-ifying", null);
 
     public Kind {
         Objects.requireNonNull(id, "id");

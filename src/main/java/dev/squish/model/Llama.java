@@ -90,8 +90,10 @@ public final class Llama extends Architecture {
      * rest of the family with zeros ({@code attention_bias} / {@code mlp_bias} are all-or-nothing there).
      */
     @Override public List<String> optionalVectors() {
-        return List.of("self_attn.q_proj.bias", "self_attn.k_proj.bias", "self_attn.v_proj.bias", "self_attn.o_proj.bias",
-                "mlp.gate_proj.bias", "mlp.up_proj.bias", "mlp.down_proj.bias");
+        List<String> v = new ArrayList<>(List.of("self_attn.q_proj.bias", "self_attn.k_proj.bias", "self_attn.v_proj.bias", "self_attn.o_proj.bias",
+                "mlp.gate_proj.bias", "mlp.up_proj.bias", "mlp.down_proj.bias"));
+        v.addAll(SparseMlp.VECTORS);   // CATS threshold, MoE-ification's expert map and router
+        return v;
     }
 
     /** The biases that {@code attention_bias} (q, k, v, o) and {@code mlp_bias} (gate, up, down) switch on in transformers' Llama. */
@@ -160,6 +162,11 @@ public final class Llama extends Architecture {
         int w2 = x.length / n;
         float[] h2 = buf(cache, obs, 6, n * w2);
         Ops.rmsNorm(x, h2, b.vector("post_attention_layernorm.weight"), n, w2, config.hidden(), eps);
+        if (SparseMlp.active(b)) {   // CATS or MoE-ified: only some channels per token
+            float[] dn = SparseMlp.forward(b, h2, n, d2, obs);
+            Ops.addBias(dn, b.vector("mlp.down_proj.bias"), n);
+            return residual(b, MLP_SHORTCUT, x, dn, n, obs);
+        }
         Linear gp = b.linear("mlp.gate_proj"), up = b.linear("mlp.up_proj"), dp = b.linear("mlp.down_proj");
         int inter = gp.rows();
         float[] g = buf(cache, obs, 7, n * inter), u = buf(cache, obs, 8, n * inter);

@@ -51,6 +51,7 @@ final class StageRules {
      */
     static String orderProblem(List<Stage> stages) {
         int last = -1;   // the stage of a LAST kind seen so far
+        int runtime = -1;   // the first stage of a RUNTIME kind
         for (int i = 0; i < stages.size(); i++) {
             Stage s = stages.get(i);
             Kind k = s.kind();
@@ -63,6 +64,15 @@ final class StageRules {
                             : k.gerund() + " twice (also stage " + (j + 1) + " (" + stages.get(j).method() + ")); use one "
                                     + k.noun() + " stage");
                 }
+            }
+            if (k.placement() == Kind.Placement.RUNTIME) {
+                if (runtime < 0) runtime = i;
+                continue;
+            }
+            if (runtime >= 0) {
+                Kind rk = stages.get(runtime).kind();
+                return here + ": " + s.method() + " after " + rk.noun() + " (stage " + (runtime + 1) + ") makes no sense; "
+                        + rk.noun() + " is calibrated on the final weights and must come after every stage that changes them";
             }
             if (last >= 0) {
                 Kind lk = stages.get(last).kind();

@@ -25,6 +25,8 @@ public final class WeightFormats {
     private static Linear read(SafeTensors st, String prefix, String fmt, boolean transposed) {
         if (fmt != null && fmt.startsWith(LoraLinear.PREFIX))
             return LoraLinear.read(st, prefix, read(st, prefix, fmt.substring(LoraLinear.PREFIX.length()), false));
+        if (fmt != null && fmt.startsWith(ActSparseLinear.PREFIX))
+            return ActSparseLinear.read(st, prefix, read(st, prefix, fmt.substring(ActSparseLinear.PREFIX.length()), false));
         if (fmt == null && !transposed && st.get(prefix + ".weight").dtype() == dev.squish.formats.DType.BF16)
             return Bf16DenseLinear.mapped(FormatIO.need(st, prefix + ".weight", dev.squish.formats.DType.BF16, -1, -1));  // served from the map, no float copy
         if (fmt == null || fmt.equals("dense-f32")) return readDense(st, prefix + ".weight", transposed);
@@ -37,6 +39,7 @@ public final class WeightFormats {
         if (fmt.startsWith("outlier-")) return OutlierLinear.read(st, prefix);
         if (NMSparseLinear.parseFormat(fmt) != null) return NMSparseLinear.read(st, prefix, fmt);
         if (fmt.equals(LowRankLinear.FORMAT)) return LowRankLinear.read(st, prefix);
+        if (fmt.equals(ColumnMajorLinear.FORMAT)) return ColumnMajorLinear.read(st, prefix);
         throw new SquishException(st.files().get(0) + ": weight " + prefix + " has unknown format '" + fmt + "'");
     }
 

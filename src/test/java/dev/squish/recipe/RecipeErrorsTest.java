@@ -77,9 +77,9 @@ class RecipeErrorsTest {
         {method: gptq, bits: 4, layers: 'mlp('}              | layers is not a valid regular expression: Unclosed group near index 4 in 'mlp('
         {method: gptq, bits: 4, layers: ''}                  | layers is empty; leave it out to apply to every layer
         {method: gptq, bits: 4, layers: 5}                   | layers must be a string, got 5
-        {method: gtpq, bits: 4}                              | stage 1: unknown method 'gtpq' (did you mean 'gptq'?); known methods: magnitude, wanda, sparsegpt, svd, asvd, slicegpt, rtn, gptq, awq, dsnot, flap, l2-structured, drop-layers
+        {method: gtpq, bits: 4}                              | stage 1: unknown method 'gtpq' (did you mean 'gptq'?); known methods: magnitude, wanda, sparsegpt, svd, asvd, slicegpt, rtn, gptq, awq, dsnot, flap, l2-structured, drop-layers, teal, cats, moefy
         {method: quantize, bits: 4}                          | stage 1: unknown method 'quantize'; known methods: magnitude,
-        {method: 5}                                          | stage 1: method must be a method name (magnitude, wanda, sparsegpt, svd, asvd, slicegpt, rtn, gptq, awq, dsnot, flap, l2-structured, drop-layers), got 5
+        {method: 5}                                          | stage 1: method must be a method name (magnitude, wanda, sparsegpt, svd, asvd, slicegpt, rtn, gptq, awq, dsnot, flap, l2-structured, drop-layers, teal, cats, moefy), got 5
         {bits: 4}                                            | stage 1: missing 'method' (one of magnitude,
         gptq                                                 | stage 1: expected a mapping with 'method', got 'gptq'
         """)
@@ -103,6 +103,22 @@ class RecipeErrorsTest {
                 error(stages("  - {method: awq, bits: 4}", "  - {method: magnitude, sparsity: 0.5}")));
         assertTrue(error(stages("  - {method: rtn, bits: 4}", "  - {method: svd, keep: 0.5}"))
                 .contains("svd after quantization"));
+        // activation sparsity reads the final weights: after quantization, never before a weight change
+        assertEquals("recipe.yaml: stage 2 (gptq): gptq after activation sparsity (stage 1) makes no sense; activation sparsity"
+                + " is calibrated on the final weights and must come after every stage that changes them",
+                error(stages("  - {method: teal, activation_sparsity: 0.4}", "  - {method: gptq, bits: 4}")));
+        assertTrue(error(stages("  - {method: teal, activation_sparsity: 0.4}", "  - {method: cats, activation_sparsity: 0.5}"))
+                .contains("sparsifying activations twice"));
+        assertTrue(error(stages("  - {method: teal, activation_sparsity: 1.0}")).contains("activation_sparsity must be in [0, 1), got 1"));
+        assertTrue(error(stages("  - {method: moefy, experts: 8, top_k: 9}")).contains("top_k must be in [1, 8]"));
+        assertTrue(error(stages("  - {method: moefy, experts: 8, top_k: 2, shared: 8}")).contains("shared must be in [0, 7]"));
+    }
+
+    @Test
+    void activationSparsityFollowsQuantization() {
+        Recipe r = Recipe.parse("stages:\n  - {method: gptq, bits: 4}\n  - {method: teal, activation_sparsity: 0.4}\n"
+                + "  - {method: moefy, experts: 8, top_k: 2}\n", "recipe.yaml", dir);
+        assertEquals(3, r.stages().size());
     }
 
     @Test

@@ -1,0 +1,75 @@
+package dev.squish.weights;
+
+import dev.squish.formats.DType;
+import dev.squish.formats.SafeTensors;
+import dev.squish.formats.SafeTensorsWriter;
+
+/**
+ * A weight of any format whose input is thresholded at run time (TEAL): entries with
+ * {@code |x_j| <= threshold} are taken as zero, so their weight columns need not be read. Over a
+ * {@link ColumnMajorLinear} the skipped columns are never touched; over other formats (int4, int8,
+ * sparse), which store rows, the masked input gives TEAL's output but no speedup.
+ *
+ * <p>File: the base under {@code PREFIX} in its own format, {@code PREFIX.act_threshold} F32 [1];
+ * format {@code actsparse+BASE}. A threshold of 0 skips only exact zeros (CATS and MoE-ified
+ * MLPs zero the down projection's input themselves).
+ */
+public final class ActSparseLinear implements Linear {
+    public static final String PREFIX = "actsparse+";
+
+    private final Linear base;
+    private final float threshold;
+
+    public ActSparseLinear(Linear base, float threshold) {
+        if (!(threshold >= 0) || Float.isInfinite(threshold)) throw new IllegalArgumentException("threshold must be finite and >= 0, got " + threshold);
+        if (base instanceof ActSparseLinear) throw new IllegalArgumentException("already thresholded");
+        this.base = base; this.threshold = threshold;
+    }
+
+    public Linear base() { return base; }
+    public float threshold() { return threshold; }
+
+    @Override public int rows() { return base.rows(); }
+    @Override public int cols() { return base.cols(); }
+
+    @Override public void matvec(float[] x, float[] y) {
+        Kernels.checkMatvec(this, x, y);
+        int cols = cols();
+        int[] idx = ColumnSkip.scratch(cols);
+        int nnz = ColumnSkip.select(x, 0, cols, threshold, idx);
+        if (base instanceof ColumnMajorLinear cm) { cm.matvecColumns(x, idx, nnz, y); return; }
+        float[] xm = new float[cols];
+        for (int k = 0; k < nnz; k++) xm[idx[k]] = x[idx[k]];
+        base.matvec(xm, y);
+    }
+
+    @Override public void matmul(float[] x, int n, float[] y) {
+        Kernels.checkMatmul(this, x, n, y);
+        if (n == 1) { matvec(x, y); return; }
+        base.matmul(mask(x, n * cols(), threshold), n, y);
+    }
+
+    /** A copy of x[0..len) with the entries of magnitude at most t set to 0. */
+    public static float[] mask(float[] x, int len, float t) {
+        float[] xm = new float[len];
+        for (int i = 0; i < len; i++) { float v = x[i]; if (Math.abs(v) > t) xm[i] = v; }
+        return xm;
+    }
+
+    @Override public long bytes() { return base.bytes() + 4; }
+    @Override public long parameters() { return base.parameters(); }
+    @Override public float[] toDense() { return base.toDense(); }
+    @Override public String format() { return PREFIX + base.format(); }
+
+    @Override public void write(String prefix, SafeTensorsWriter out) {
+        base.write(prefix, out);
+        out.addF32(prefix + ".act_threshold", new long[]{1}, new float[]{threshold});
+        out.metadata(WeightFormats.META_PREFIX + prefix, format());
+    }
+
+    static ActSparseLinear read(SafeTensors st, String prefix, Linear base) {
+        float[] t = FormatIO.need(st, prefix + ".act_threshold", DType.F32, 1).toFloatArray();
+        if (!(t[0] >= 0) || Float.isInfinite(t[0])) throw FormatIO.bad(st, prefix + ".act_threshold", "is " + t[0] + ", not a finite threshold >= 0");
+        return new ActSparseLinear(base, t[0]);
+    }
+}
