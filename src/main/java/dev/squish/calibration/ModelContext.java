@@ -20,9 +20,21 @@ public final class ModelContext {
     private final Pattern layers;
     private final int[][] samples;
     private final List<LayerReport> reports;
+    private final java.util.function.Function<String, int[]> tokenizer;
 
     public ModelContext(Model model, Pattern layers, int[][] samples, List<LayerReport> reports) {
-        this.model = model; this.layers = layers; this.samples = samples; this.reports = reports;
+        this(model, layers, samples, reports, null);
+    }
+
+    public ModelContext(Model model, Pattern layers, int[][] samples, List<LayerReport> reports,
+                        java.util.function.Function<String, int[]> tokenizer) {
+        this.model = model; this.layers = layers; this.samples = samples; this.reports = reports; this.tokenizer = tokenizer;
+    }
+
+    /** The model's tokenizer (text to ids), for stages that read text of their own (fine-tuning data). */
+    public int[] tokenize(String text) {
+        if (tokenizer == null) throw new IllegalStateException("no tokenizer given to this pipeline");
+        return tokenizer.apply(text);
     }
 
     public Model model() { return model; }

@@ -116,7 +116,7 @@ final class CompressCommand implements Callable<Integer> {
             for (var b : m.blocks) for (var e : b.linears.entrySet()) layerBytes.put(b.index + " " + e.getKey(), e.getValue().bytes());
             ModelWriter.copyConfig(model, out.dir());
             try (ModelWriter.Streaming w = new ModelWriter.Streaming(m, out.dir().resolve(SafeTensors.SQUISH_FILE), meta)) {
-                reports = new BlockPipeline(m, stages).run(windows, w::block);
+                reports = new BlockPipeline(m, stages).tokenizer(t -> tok.encode(t, "tokenize finetune data")).run(windows, w::block);
                 w.finish();
             }
             paramsAfter = m.parameters();

@@ -41,6 +41,8 @@ final class FinetuneCommand implements Callable<Integer> {
     @Option(names = "--save-every", paramLabel = "N", description = "Checkpoint every N steps (default 25).") int saveEvery = 25;
     @Option(names = "--seed", paramLabel = "N", description = "Seed of the batch sampling and the adapters (default 1).") long seed = 1;
     @Option(names = "--checkpoint", paramLabel = "FILE", description = "Checkpoint file (default OUT_DIR.checkpoint); an existing one is resumed.") Path checkpoint;
+    @Option(names = "--teacher", paramLabel = "MODEL_DIR", description = "Distil from this model's logits (e.g. the uncompressed model): the loss mixes cross-entropy and KL(teacher || student).") Path teacher;
+    @Option(names = "--kd-weight", paramLabel = "X", description = "Weight of the KL term with --teacher, in [0, 1] (default 0.5; 1 = distillation only).") double kdWeight = 0.5;
     @Option(names = "--force", description = "Replace OUT_DIR if it exists.") boolean force;
     @Option(names = "--json", description = "Print one JSON object on stdout.") boolean json;
 
@@ -48,7 +50,8 @@ final class FinetuneCommand implements Callable<Integer> {
         if (loraRank < 0) throw new SquishException("--lora-rank must be at least 1, got " + loraRank);
         FineTune.Options o = new FineTune.Options(steps, lr != null ? lr : loraRank > 0 ? 1e-3 : 1e-4, batch, seqLen, loraRank,
                 loraAlpha != null ? loraAlpha : 2.0 * loraRank, minutes != null ? minutes : 1e9,
-                warmup != null ? warmup : Math.min(50, steps / 10), weightDecay, clip, evalEvery, saveEvery, seed);
+                warmup != null ? warmup : Math.min(50, steps / 10), weightDecay, clip, evalEvery, saveEvery, seed,
+                teacher == null ? null : teacher.toAbsolutePath().normalize().toString(), teacher == null ? 0 : kdWeight);
         if (!(clip >= 0)) throw new SquishException("--clip must be >= 0, got " + clip);
         if (!(weightDecay >= 0)) throw new SquishException("--weight-decay must be >= 0, got " + weightDecay);
         if (Files.exists(output) && !force) throw new SquishException(output + " already exists (use --force to replace it)");
@@ -56,12 +59,14 @@ final class FinetuneCommand implements Callable<Integer> {
         Path ck = checkpoint != null ? checkpoint : output.toAbsolutePath().resolveSibling(output.getFileName() + ".checkpoint");
         var err = spec.commandLine().getErr();
         var out = spec.commandLine().getOut();
-        try (Model m = Model.load(model)) {
+        if (teacher != null && !Files.isDirectory(teacher)) throw new SquishException("--teacher " + teacher + ": no such model folder");
+        try (Model m = Model.load(model); Model t = teacher == null ? null : Model.load(teacher)) {
             Tokenizer tok = Common.tokenizer(model, m);
             int[] ids = tok.encode(text, "tokenize");
             FineTune.checkData(ids.length, o, data.toString());
             if (seqLen > m.maxPositions()) throw new SquishException("--seq-len " + seqLen + " is above the model's context of " + m.maxPositions());
             TrainModel tm = new TrainModel(m, loraRank, o.loraAlpha(), seed);
+            if (t != null) tm.distillFrom(t, kdWeight);
             boolean resumed = Files.exists(ck);
             if (resumed) err.printf("resuming from %s%n", ck);
             int every = Math.max(1, steps / 50);
@@ -75,7 +80,8 @@ final class FinetuneCommand implements Callable<Integer> {
             });
             tm.writeBack();
             Map<String, String> meta = new LinkedHashMap<>();
-            meta.put("squish.finetune", "steps=" + r.step() + " " + String.format("lr=%s batch=%d seq_len=%d lora_rank=%d", o.lr(), batch, seqLen, loraRank));
+            meta.put("squish.finetune", "steps=" + r.step() + " " + String.format("lr=%s batch=%d seq_len=%d lora_rank=%d", o.lr(), batch, seqLen, loraRank)
+                    + (teacher == null ? "" : " kd_weight=" + kdWeight));
             ModelWriter.write(m, output, false, force, meta);
             if (r.stop().equals("steps")) {
                 try { Files.deleteIfExists(ck); } catch (java.io.IOException e) { throw new SquishException("cannot delete " + ck + ": " + e.getMessage()); }

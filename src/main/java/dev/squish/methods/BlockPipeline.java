@@ -38,6 +38,14 @@ public final class BlockPipeline {
 
     public List<LayerReport> reports() { return reports; }
 
+    private java.util.function.Function<String, int[]> tokenizer;
+
+    /** The model's tokenizer, for whole-model stages that read text of their own (fine-tuning). */
+    public BlockPipeline tokenizer(java.util.function.Function<String, int[]> t) {
+        this.tokenizer = t;
+        return this;
+    }
+
     /**
      * Runs every stage over every block. Samples may be null when all methods are data-free; when
      * given, they also yield each layer's reconstruction error in the reports.
@@ -52,13 +60,36 @@ public final class BlockPipeline {
      * and activations are refused with an error naming the tensor or block.
      */
     public List<LayerReport> run(int[][] samples, Consumer<Block> blockDone) {
-        boolean needData = samples != null;
         if (samples == null && stages.stream().anyMatch(s -> s.method().needsCalibration()))
             throw new IllegalArgumentException("calibration samples required");
+        if (stages.stream().noneMatch(s -> s.method() instanceof WholeModelMethod)) return runBlocks(stages, samples, blockDone);
+        // With a whole-model stage (fine-tuning) the model stays whole until the end: each run of
+        // block stages goes through every block, then the whole-model stage, and so on; the sink
+        // gets the blocks once everything is done.
+        List<Stage> run = new ArrayList<>();
+        for (Stage s : stages) {
+            if (s.method() instanceof WholeModelMethod w) {
+                if (!run.isEmpty()) runBlocks(run, samples, null);
+                run.clear();
+                NonFinite.checkGlobals(model);
+                Profile.Phase prev = Profile.enter(Profile.Phase.SOLVE);
+                try { w.apply(new ModelContext(model, s.layers(), samples, reports, tokenizer)); } finally { Profile.exit(prev); }
+            } else run.add(s);
+        }
+        if (!run.isEmpty()) runBlocks(run, samples, null);
+        if (blockDone != null) {
+            Profile.Phase prev = Profile.enter(Profile.Phase.WRITE);
+            try { for (Block b : model.blocks) blockDone.accept(b); } finally { Profile.exit(prev); }
+        }
+        return reports;
+    }
+
+    private List<LayerReport> runBlocks(List<Stage> stages, int[][] samples, Consumer<Block> blockDone) {
+        boolean needData = samples != null;
         NonFinite.checkGlobals(model);
         for (Stage s : stages) {
             Profile.Phase prev = Profile.enter(Profile.Phase.SOLVE);
-            try { s.method().plan(new ModelContext(model, s.layers(), samples, reports)); } finally { Profile.exit(prev); }
+            try { s.method().plan(new ModelContext(model, s.layers(), samples, reports, tokenizer)); } finally { Profile.exit(prev); }
         }
         float[][] x = null;
         int L = 0;
@@ -97,7 +128,7 @@ public final class BlockPipeline {
         }
         for (Stage s : stages) {
             Profile.Phase prev = Profile.enter(Profile.Phase.SOLVE);
-            try { s.method().finish(new ModelContext(model, s.layers(), samples, reports)); } finally { Profile.exit(prev); }
+            try { s.method().finish(new ModelContext(model, s.layers(), samples, reports, tokenizer)); } finally { Profile.exit(prev); }
         }
         return reports;
     }

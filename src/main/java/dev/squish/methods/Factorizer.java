@@ -21,8 +21,8 @@ public abstract class Factorizer implements CompressionMethod {
     }
 
     /** The factorizing methods' descriptor: kind, options and how to read them. */
-    abstract static class Family extends AbstractDescriptor<LowRankOptions> {
-        Family(String id, String help, java.util.Set<Need> needs) {
+    public abstract static class Family extends AbstractDescriptor<LowRankOptions> {
+        protected Family(String id, String help, java.util.Set<Need> needs) {
             super(id, help, Kind.LOW_RANK, needs, LowRankOptions.class, LowRankOptions.OPTIONS, LowRankOptions::read);
         }
     }

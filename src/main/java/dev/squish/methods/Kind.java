@@ -28,9 +28,10 @@ public record Kind(String id, Placement placement, boolean once, Edit edit, Stri
      * What a stage does to a selected linear. A layer that one stage {@link #FACTOR}s may not be
      * {@link #MASK}ed or factored by another stage (the factors would be pruned or split again
      * into something no format stores); {@link #RECODE} (quantization) and {@link #ROTATE} combine
-     * with anything their placement allows.
+     * with anything their placement allows. {@link #TRAIN} (fine-tuning) moves values but keeps
+     * each weight's format, mask and grid, so it may follow any stage, a LAST one included.
      */
-    public enum Edit { MASK, FACTOR, ROTATE, RECODE, NONE }
+    public enum Edit { MASK, FACTOR, ROTATE, RECODE, NONE, TRAIN }
 
     public static final Kind PRUNE = new Kind("prune", Placement.ANY, false, Edit.MASK, "pruning", "pruning", null);
     public static final Kind LOW_RANK = new Kind("low_rank", Placement.ANY, false, Edit.FACTOR, "factorization", "factorizing", null);

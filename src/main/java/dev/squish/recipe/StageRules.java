@@ -44,7 +44,8 @@ final class StageRules {
     /**
      * Checks the order of stages against their kinds: a {@link Kind.Placement#FIRST} kind only as
      * the first stage (it would undo what came before), nothing after a {@link Kind.Placement#LAST}
-     * kind, and a kind marked {@code once} at most once. See {@link Kind#SLICE} and
+     * kind (except a training stage, {@link Kind.Edit#TRAIN}, which keeps every format), and a kind
+     * marked {@code once} at most once. See {@link Kind#SLICE} and
      * {@link Kind#QUANTIZE} for why those two are placed so.
      *
      * @return null if fine, else the problem (without prefix)
@@ -74,7 +75,7 @@ final class StageRules {
                 return here + ": " + s.method() + " after " + rk.noun() + " (stage " + (runtime + 1) + ") makes no sense; "
                         + rk.noun() + " is calibrated on the final weights and must come after every stage that changes them";
             }
-            if (last >= 0) {
+            if (last >= 0 && k.edit() != Kind.Edit.TRAIN) {
                 Kind lk = stages.get(last).kind();
                 String rule = k.placement() == Kind.Placement.FIRST ? s.method() + " must be the first stage"
                         : lk.noun() + " must be the last stage";

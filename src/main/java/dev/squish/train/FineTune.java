@@ -30,8 +30,16 @@ public final class FineTune {
     private FineTune() {}
 
     public record Options(int steps, double lr, int batch, int seqLen, int loraRank, double loraAlpha, double minutes,
-                          int warmup, double weightDecay, double clip, int evalEvery, int saveEvery, long seed) {
+                          int warmup, double weightDecay, double clip, int evalEvery, int saveEvery, long seed,
+                          String teacher, double kdWeight) {
+        /** Without distillation. */
+        public Options(int steps, double lr, int batch, int seqLen, int loraRank, double loraAlpha, double minutes,
+                       int warmup, double weightDecay, double clip, int evalEvery, int saveEvery, long seed) {
+            this(steps, lr, batch, seqLen, loraRank, loraAlpha, minutes, warmup, weightDecay, clip, evalEvery, saveEvery, seed, null, 0);
+        }
+
         public Options {
+            if (!(kdWeight >= 0 && kdWeight <= 1)) throw new SquishException("--kd-weight must be in [0, 1], got " + kdWeight);
             if (steps < 1) throw new SquishException("--steps must be at least 1, got " + steps);
             if (!(lr > 0) || !Double.isFinite(lr)) throw new SquishException("--lr must be a positive number, got " + lr);
             if (batch < 1) throw new SquishException("--batch must be at least 1, got " + batch);
@@ -47,7 +55,7 @@ public final class FineTune {
         String fingerprint(long dataHash) {
             return String.join(" ", "steps=" + steps, "lr=" + lr, "batch=" + batch, "seq_len=" + seqLen, "lora_rank=" + loraRank,
                     "lora_alpha=" + loraAlpha, "warmup=" + warmup, "weight_decay=" + weightDecay, "clip=" + clip, "seed=" + seed,
-                    "data=" + Long.toHexString(dataHash));
+                    "data=" + Long.toHexString(dataHash)) + (teacher == null ? "" : " teacher=" + teacher + " kd_weight=" + kdWeight);
         }
     }
 
@@ -104,7 +112,7 @@ public final class FineTune {
         int n = 0;
         for (int i = 0; i < val.length; i += batch) {
             int[][] b = Arrays.copyOfRange(val, i, Math.min(val.length, i + batch));
-            sum += tm.loss(b, false) * b.length;
+            sum += tm.lmLoss(b) * b.length;
             n += b.length;
         }
         return sum / n;

@@ -320,4 +320,39 @@ public final class GradOps {
         }
         return new double[]{total, counted};
     }
+
+    /**
+     * Knowledge distillation (Hinton et al. 2015, temperature 1): mixes the cross-entropy gradient
+     * already in {@code dlogits} (from {@link #crossEntropy}) with the gradient of the mean
+     * {@code KL(p_teacher || p_student)} over the n positions, as {@code (1 - weight) dCE + weight dKL};
+     * {@code dKL/dlogits = (softmax(logits) - p_teacher) / n}. Returns the KL summed over positions.
+     */
+    public static double distill(double[] logits, double[] teacher, int n, int vocab, double[] dlogits, double weight) {
+        double kl = 0;
+        double[] ps = new double[vocab], pt = new double[vocab];
+        for (int t = 0; t < n; t++) {
+            int o = t * vocab;
+            double lseS = logSumExp(logits, o, vocab), maxT = Double.NEGATIVE_INFINITY;
+            for (int i = 0; i < vocab; i++) maxT = Math.max(maxT, teacher[o + i]);
+            double sumT = 0;
+            for (int i = 0; i < vocab; i++) sumT += Math.exp(teacher[o + i] - maxT);
+            double lseT = maxT + Math.log(sumT);
+            for (int i = 0; i < vocab; i++) {
+                double logPt = teacher[o + i] - lseT, logPs = logits[o + i] - lseS;
+                pt[i] = Math.exp(logPt);
+                ps[i] = Math.exp(logPs);
+                if (pt[i] > 0) kl += pt[i] * (logPt - logPs);
+            }
+            for (int i = 0; i < vocab; i++) dlogits[o + i] = (1 - weight) * dlogits[o + i] + weight * (ps[i] - pt[i]) / n;
+        }
+        return kl;
+    }
+
+    private static double logSumExp(double[] a, int o, int len) {
+        double max = Double.NEGATIVE_INFINITY;
+        for (int i = 0; i < len; i++) max = Math.max(max, a[o + i]);
+        double sum = 0;
+        for (int i = 0; i < len; i++) sum += Math.exp(a[o + i] - max);
+        return max + Math.log(sum);
+    }
 }

@@ -128,13 +128,44 @@ public final class TrainModel {
      * Mean next-token cross-entropy of a batch of sequences (each L + 1 tokens: inputs are the first
      * L, targets the last L), and with {@code grad} its gradient accumulated into every parameter.
      */
-    public double loss(int[][] batch, boolean grad) {
-        int bs = batch.length, seq = batch[0].length - 1, n = bs * seq, d = c.hidden(), vocab = model.vocab();
-        if (seq > model.maxPositions()) throw new SquishException("--seq-len " + seq + " is above the model's context of " + model.maxPositions());
-        int[] in = new int[n], tgt = new int[n];
-        for (int s = 0; s < bs; s++)
-            for (int t = 0; t < seq; t++) { in[s * seq + t] = batch[s][t]; tgt[s * seq + t] = batch[s][t + 1]; }
+    public double loss(int[][] batch, boolean grad) { return loss(batch, grad, teacher != null); }
+
+    /** The plain next-token cross-entropy (the validation loss), without distillation. */
+    public double lmLoss(int[][] batch) { return loss(batch, false, false); }
+
+    private TrainModel teacher;
+    private double kdWeight;
+
+    /**
+     * Distils from {@code teacher}: the objective becomes {@code (1 - weight) CE + weight
+     * KL(p_teacher || p_student)} over every position (temperature 1). The teacher runs this class's
+     * double forward (not the float inference path, whose vector sums may round differently once
+     * the JIT compiles them), so its logits, and a resumed run, are bit-reproducible. It must share
+     * the vocabulary and the family.
+     */
+    public void distillFrom(Model teacher, double weight) {
+        if (!(weight >= 0 && weight <= 1)) throw new SquishException("--kd-weight must be in [0, 1], got " + weight);
+        if (teacher.vocab() != model.vocab())
+            throw new SquishException("--teacher has a vocabulary of " + teacher.vocab() + " tokens, the student " + model.vocab());
+        if (teacher.config.family() != c.family())
+            throw new SquishException("--teacher is a " + teacher.config.family() + " model, the student " + c.family());
+        this.teacher = new TrainModel(teacher, 0, 0, 0);
+        this.kdWeight = weight;
+    }
+
+    /** Logits [n, vocab] of the double forward for inputs {@code in} (bs sequences of seq tokens). */
+    private double[] logits(int[] in, int bs, int seq) {
+        int n = bs * seq, d = c.hidden();
         if (llama) ropeTables(seq);
+        double[] x = embedInputs(in, n, seq);
+        for (int b = 0; b < linears.size(); b++) x = forwardBlock(b, x, n, seq, null);
+        double[] xf = new double[n * d];
+        finalNorm(x, xf, n);
+        return head.forward(xf, n);
+    }
+
+    private double[] embedInputs(int[] in, int n, int seq) {
+        int d = c.hidden(), vocab = model.vocab();
         double[] x = new double[n * d];
         for (int t = 0; t < n; t++) {
             int id = in[t];
@@ -142,6 +173,17 @@ public final class TrainModel {
             System.arraycopy(embed.w, id * d, x, t * d, d);
             if (positions != null) for (int i = 0; i < d; i++) x[t * d + i] += positions.w[(t % seq) * d + i];
         }
+        return x;
+    }
+
+    private double loss(int[][] batch, boolean grad, boolean distill) {
+        int bs = batch.length, seq = batch[0].length - 1, n = bs * seq, d = c.hidden(), vocab = model.vocab();
+        if (seq > model.maxPositions()) throw new SquishException("--seq-len " + seq + " is above the model's context of " + model.maxPositions());
+        int[] in = new int[n], tgt = new int[n];
+        for (int s = 0; s < bs; s++)
+            for (int t = 0; t < seq; t++) { in[s * seq + t] = batch[s][t]; tgt[s * seq + t] = batch[s][t + 1]; }
+        if (llama) ropeTables(seq);
+        double[] x = embedInputs(in, n, seq);
         double[][] inputs = new double[linears.size()][];
         for (int b = 0; b < linears.size(); b++) {
             inputs[b] = x;
@@ -151,7 +193,12 @@ public final class TrainModel {
         double[] logits = head.forward(xf, n);
         double[] dlogits = new double[logits.length];
         double[] ce = GradOps.crossEntropy(logits, tgt, n, vocab, dlogits);
-        if (!grad) return ce[0] / ce[1];
+        double objective = ce[0] / ce[1];
+        if (distill) {
+            double kl = GradOps.distill(logits, teacher.logits(in, bs, seq), n, vocab, dlogits, kdWeight) / n;
+            objective = (1 - kdWeight) * objective + kdWeight * kl;
+        }
+        if (!grad) return objective;
         double[] dxf = head.backward(xf, dlogits, n);
         double[] dx = new double[n * d];
         if (llama) GradOps.rmsNormBack(x, fstats, finalNorm.w, dxf, n, d, c.hidden(), dx, finalNorm.g);
@@ -166,7 +213,7 @@ public final class TrainModel {
             GradOps.axpy(1, dx, t * d, embed.g, in[t] * d, d);
             if (positions != null) GradOps.axpy(1, dx, t * d, positions.g, (t % seq) * d, d);
         }
-        return ce[0] / ce[1];
+        return objective;
     }
 
     private double[] finalNorm(double[] x, double[] y, int n) {

@@ -14,8 +14,8 @@ class MethodsTest {
     @Test
     void serviceLoaderFindsEveryMethodInRegistrationOrder() {
         List<String> found = ServiceLoader.load(MethodDescriptor.class).stream().map(p -> p.get().id()).toList();
-        assertEquals(List.of("magnitude", "wanda", "sparsegpt", "svd", "asvd", "slicegpt", "rtn", "gptq", "awq",
-                "dsnot", "flap", "l2-structured", "drop-layers", "teal", "cats", "moefy"), found);
+        assertEquals(List.of("magnitude", "wanda", "sparsegpt", "svd", "asvd", "fwsvd", "slicegpt", "rtn", "gptq", "awq",
+                "dsnot", "flap", "l2-structured", "drop-layers", "teal", "cats", "moefy", "finetune"), found);
         assertEquals(found, Methods.ids());
         for (MethodDescriptor<?> d : Methods.all()) {
             assertFalse(d.help().isBlank(), d.id());
@@ -40,7 +40,7 @@ class MethodsTest {
         assertTrue(g.needsCalibration());
         assertEquals("svd keep 0.500 spectrum", Methods.create("svd", Map.of("keep", "0.5", "allocation", "spectrum")).describe());
         assertEquals(List.of("magnitude", "wanda", "sparsegpt", "dsnot"), Methods.taking("sparsity"));
-        assertEquals(List.of("magnitude", "wanda", "sparsegpt", "svd", "asvd", "teal"), Methods.taking("allocation"));
+        assertEquals(List.of("magnitude", "wanda", "sparsegpt", "svd", "asvd", "fwsvd", "teal"), Methods.taking("allocation"));
         assertEquals(Kind.Placement.RUNTIME, Methods.get("teal").kind().placement());
         assertEquals(Methods.get("teal").kind(), Methods.get("cats").kind());
         assertEquals(List.of("teal", "cats"), Methods.taking("activation_sparsity"));
@@ -52,8 +52,7 @@ class MethodsTest {
 
     @Test
     void unknownMethodAndOptionsAreOneLineErrors() {
-        assertEquals("unknown method 'gtpq' (did you mean 'gptq'?); known methods: magnitude, wanda, sparsegpt, svd, asvd, slicegpt,"
-                + " rtn, gptq, awq, dsnot, flap, l2-structured, drop-layers, teal, cats, moefy", assertThrows(SquishException.class, () -> Methods.get("gtpq")).getMessage());
+        assertEquals("unknown method 'gtpq' (did you mean 'gptq'?); known methods: " + String.join(", ", Methods.ids()), assertThrows(SquishException.class, () -> Methods.get("gtpq")).getMessage());
         assertEquals("rtn: --act-order does not apply to rtn; rtn takes --bits, --group-size, --sym, --outliers",
                 assertThrows(SquishException.class, () -> Methods.create("rtn", Map.of("bits", 4, "act_order", true))).getMessage());
     }

@@ -77,9 +77,9 @@ class RecipeErrorsTest {
         {method: gptq, bits: 4, layers: 'mlp('}              | layers is not a valid regular expression: Unclosed group near index 4 in 'mlp('
         {method: gptq, bits: 4, layers: ''}                  | layers is empty; leave it out to apply to every layer
         {method: gptq, bits: 4, layers: 5}                   | layers must be a string, got 5
-        {method: gtpq, bits: 4}                              | stage 1: unknown method 'gtpq' (did you mean 'gptq'?); known methods: magnitude, wanda, sparsegpt, svd, asvd, slicegpt, rtn, gptq, awq, dsnot, flap, l2-structured, drop-layers, teal, cats, moefy
+        {method: gtpq, bits: 4}                              | stage 1: unknown method 'gtpq' (did you mean 'gptq'?); known methods: magnitude, wanda, sparsegpt, svd, asvd, fwsvd, slicegpt, rtn, gptq, awq, dsnot, flap, l2-structured, drop-layers, teal, cats, moefy, finetune
         {method: quantize, bits: 4}                          | stage 1: unknown method 'quantize'; known methods: magnitude,
-        {method: 5}                                          | stage 1: method must be a method name (magnitude, wanda, sparsegpt, svd, asvd, slicegpt, rtn, gptq, awq, dsnot, flap, l2-structured, drop-layers, teal, cats, moefy), got 5
+        {method: 5}                                          | stage 1: method must be a method name (magnitude, wanda, sparsegpt, svd, asvd, fwsvd, slicegpt, rtn, gptq, awq, dsnot, flap, l2-structured, drop-layers, teal, cats, moefy, finetune), got 5
         {bits: 4}                                            | stage 1: missing 'method' (one of magnitude,
         gptq                                                 | stage 1: expected a mapping with 'method', got 'gptq'
         """)

@@ -217,8 +217,8 @@ class RecipeTest {
 
     @Test
     void methodTable() {
-        assertEquals(List.of("magnitude", "wanda", "sparsegpt", "svd", "asvd", "slicegpt", "rtn", "gptq", "awq",
-                "dsnot", "flap", "l2-structured", "drop-layers"), Methods.ids());
+        assertEquals(List.of("magnitude", "wanda", "sparsegpt", "svd", "asvd", "fwsvd", "slicegpt", "rtn", "gptq", "awq",
+                "dsnot", "flap", "l2-structured", "drop-layers", "teal", "cats", "moefy", "finetune"), Methods.ids());
         for (String m : List.of("magnitude", "svd", "rtn", "l2-structured")) assertFalse(Methods.get(m).needsCalibration());
         for (String m : List.of("wanda", "sparsegpt", "asvd", "slicegpt", "gptq", "awq", "dsnot", "flap", "drop-layers")) {
             assertTrue(Methods.get(m).needsCalibration());

@@ -150,6 +150,35 @@ class GradCheckTest {
         for (int i = vocab; i < 2 * vocab; i++) assertEquals(0, dl[i]);
     }
 
+    @Test void distillation() {
+        int n = 3, vocab = 6;
+        double[] logits = rand(n * vocab);
+        double[] teacher = new double[n * vocab];
+        for (int i = 0; i < teacher.length; i++) teacher[i] = (float) (Math.sin(i * 1.7) * 2);
+        int[] tgt = {1, 4, 0};
+        java.util.function.DoubleSupplier f = () -> {
+            double[] d = new double[logits.length];
+            double[] ce = GradOps.crossEntropy(logits, tgt, n, vocab, d);
+            return 0.7 * ce[0] / ce[1] + 0.3 * GradOps.distill(logits, teacher, n, vocab, d, 0.3) / n;
+        };
+        double[] dl = new double[logits.length];
+        GradOps.crossEntropy(logits, tgt, n, vocab, dl);
+        GradOps.distill(logits, teacher, n, vocab, dl, 0.3);
+        check("distillation", logits, dl, f, 100);
+        // the KL of a distribution with itself is zero
+        assertEquals(0, GradOps.distill(logits, logits.clone(), n, vocab, new double[logits.length], 1), 1e-6);
+    }
+
+    @Test void llamaDistilledEndToEnd() {
+        Model m = TinyModels.llama(1, false);
+        TrainModel tm = new TrainModel(m, 0, 0, 1);
+        tm.distillFrom(TinyModels.llama(9, false), 0.6);
+        int[][] batch = TinyModels.batch(3, 2, 6, m.vocab());
+        tm.loss(batch, true);
+        for (Param p : tm.allParams()) check("distilled " + p.name, p.w, p.g, () -> tm.loss(batch, false), 8);
+        assertTrue(tm.loss(batch, false) != tm.lmLoss(batch), "the objective mixes in the KL term");
+    }
+
     // ---------------------------------------------------------------- formats
 
     void checkFormat(String what, TrainLinear l, int n) {
