@@ -77,8 +77,8 @@ public final class DenseLinear implements Linear {
 
     /**
      * Prefill: tiles of rows are copied into a per-task buffer that stays in L2 and each row is
-     * multiplied with all n tokens, 4 tokens per pass (Kernels.matmulByRows). Measured 1.7x faster
-     * than streaming the weights from memory once per 4 tokens (2048x5632, n = 16).
+     * multiplied with all n tokens (Kernels.matmulByRows). Measured 1.7x faster than streaming
+     * the weights from memory once per 4 tokens (2048x5632, n = 16).
      */
     @Override public void matmul(float[] x, int n, float[] y) {
         if (n == 1) { matvec(x, y); return; }

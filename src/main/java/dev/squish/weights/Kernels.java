@@ -48,123 +48,112 @@ final class Kernels {
         return s;
     }
 
-    /** Rows per register tile of the prefill kernel: 4 vectors (64 rows with AVX-512). */
-    static final int RT = 4 * L;
-    /** Input columns per transposed chunk: RT x KC floats (64 KiB with AVX-512) stay in L2. */
-    static final int KC = 256;
+    /** Rows decoded per prefill tile: 16 rows of 5632 floats (360 KiB) stay in L2 while every token passes over them. */
+    static final int RT = 16;
+    /** Input columns per pass: a KC x 4L block of transposed tokens (32 KiB with AVX-512) stays in L1 across the tile's rows. */
+    static final int KC = 128;
 
     /**
-     * Prefill for formats that are cheap to decode row by row. Tiles of RT rows are decoded into a
-     * per-task scratch buffer (never the whole matrix), transposed chunk by chunk to
-     * [column][row], and multiplied with the tokens by an outer-product micro-kernel: 4 tokens x
-     * 4 row vectors = 16 accumulators, so each step does 16 FMAs for 4 weight loads and 4
-     * broadcasts, and results are stored as whole vectors with no horizontal reductions (the
-     * dot-product form needed 5 loads per 4 FMAs plus 4 reductions per output quad).
+     * Prefill for every format that can decode a row to floats. The tokens are transposed once per
+     * call to [column][token] (n x cols moves, 16x fewer than the rows x cols of a weight transpose
+     * at n = 128 and 2048 rows), then tiles of RT rows are decoded row-major into a per-task
+     * buffer (never the whole matrix) and multiplied with every token by an outer-product
+     * micro-kernel whose lanes are tokens: 4 rows x 4 token vectors = 16 accumulators, so each step
+     * does 16 FMAs for 4 token-vector loads and 4 weight broadcasts, and no horizontal reductions.
+     * The previous form transposed every weight tile to [column][row] with a scalar loop and
+     * broadcast the tokens; one thread, CPU time, int8-g128 2048 x 5632: n = 8 took 11.6 ms per
+     * matmul before, 6.9 ms now; at n = 128 both took 27-31 ms (about 105 GFLOP/s against
+     * 185-190 for this micro-kernel alone on data in L1 and a measured peak of about 190 for
+     * 512-bit FMAs per core, so the larger prompts wait on the caches, not on the FMAs).
+     * Tokens are padded to whole vectors and rows to whole tiles with zeros; only real ones are
+     * written to y.
      */
     static void matmulByRows(int rows, int cols, float[] x, int n, float[] y, RowDecoder dec) {
+        if (rows == 0 || n == 0) return;
+        int np = (n + L - 1) / L * L;
+        // panels of 4L tokens (the last one narrower), each [column][token]: a KC x 4L block is
+        // contiguous (a [column][all tokens] layout strides 512 bytes per column at n = 128 and
+        // conflicts in the L1 sets: measured 20% slower than the old kernel)
+        float[] xt = new float[Math.multiplyExact(cols, np)];
+        Parallel.forRange(cols, Math.max(16, (1 << 14) / np), (c0, c1) -> {
+            for (int t = 0; t < n; t++) {
+                int tb = t / (4 * L) * (4 * L), pw = Math.min(4 * L, np - tb), po = tb * cols + t - tb, xo = t * cols;
+                for (int c = c0; c < c1; c++) xt[po + c * pw] = x[xo + c];
+            }
+        });
         int tiles = (rows + RT - 1) / RT;
         Parallel.forRange(tiles, 1, (t0, t1) -> {
             float[] buf = new float[RT * cols];
-            float[] bt = new float[RT * Math.min(KC, cols)];
+            float[] acc = new float[RT * np];
             for (int tile = t0; tile < t1; tile++) {
                 int rt = tile * RT, nr = Math.min(RT, rows - rt);
                 for (int j = 0; j < nr; j++) dec.decode(rt + j, buf, j * cols);
-                if (nr < RT) { // last partial tile: dot products
-                    int t = 0;
-                    for (; t + 4 <= n; t += 4)
-                        for (int j = 0; j < nr; j++) dot4(buf, j * cols, x, t * cols, cols, y, t * rows + rt + j, rows);
-                    for (; t < n; t++)
-                        for (int j = 0; j < nr; j++) y[t * rows + rt + j] = dot(buf, j * cols, x, t * cols, cols);
-                    continue;
-                }
+                if (nr < RT) java.util.Arrays.fill(buf, nr * cols, RT * cols, 0f);
+                java.util.Arrays.fill(acc, 0f);
                 for (int k0 = 0; k0 < cols; k0 += KC) {
                     int kc = Math.min(KC, cols - k0);
-                    for (int j = 0; j < RT; j++) {
-                        int src = j * cols + k0;
-                        for (int i = 0; i < kc; i++) bt[i * RT + j] = buf[src + i];
-                    }
-                    boolean first = k0 == 0;
-                    int t = 0;
-                    for (; t + 4 <= n; t += 4) tile4(bt, kc, x, t * cols + k0, cols, y, t * rows + rt, rows, first);
-                    for (; t < n; t++) tile1(bt, kc, x, t * cols + k0, y, t * rows + rt, first);
+                    int tb = 0;
+                    for (; tb + 4 * L <= np; tb += 4 * L)
+                        for (int j = 0; j < RT; j += 4) micro44(buf, j * cols + k0, cols, xt, tb * cols + k0 * 4 * L, 4 * L, acc, j * np + tb, np, kc);
+                    for (int pw = np - tb, v = 0; v < pw; v += L)
+                        for (int j = 0; j < RT; j += 4) micro41(buf, j * cols + k0, cols, xt, tb * cols + k0 * pw + v, pw, acc, j * np + tb + v, np, kc);
+                }
+                for (int j = 0; j < nr; j++) {
+                    int ao = j * np, r = rt + j;
+                    for (int t = 0; t < n; t++) y[t * rows + r] = acc[ao + t];
                 }
             }
         });
     }
 
-    /** y[yo + k*ys + 0..RT) (+)= sum_i x[xo + k*xs + i] * bt[i*RT + 0..RT) for tokens k = 0..3. */
-    private static void tile4(float[] bt, int kc, float[] x, int xo, int xs, float[] y, int yo, int ys, boolean first) {
-        FloatVector a00, a01, a02, a03, a10, a11, a12, a13, a20, a21, a22, a23, a30, a31, a32, a33;
-        if (first) {
-            a00 = a01 = a02 = a03 = a10 = a11 = a12 = a13 = a20 = a21 = a22 = a23 = a30 = a31 = a32 = a33 = FloatVector.zero(S);
-        } else {
-            int y1 = yo + ys, y2 = y1 + ys, y3 = y2 + ys;
-            a00 = FloatVector.fromArray(S, y, yo); a01 = FloatVector.fromArray(S, y, yo + L);
-            a02 = FloatVector.fromArray(S, y, yo + 2 * L); a03 = FloatVector.fromArray(S, y, yo + 3 * L);
-            a10 = FloatVector.fromArray(S, y, y1); a11 = FloatVector.fromArray(S, y, y1 + L);
-            a12 = FloatVector.fromArray(S, y, y1 + 2 * L); a13 = FloatVector.fromArray(S, y, y1 + 3 * L);
-            a20 = FloatVector.fromArray(S, y, y2); a21 = FloatVector.fromArray(S, y, y2 + L);
-            a22 = FloatVector.fromArray(S, y, y2 + 2 * L); a23 = FloatVector.fromArray(S, y, y2 + 3 * L);
-            a30 = FloatVector.fromArray(S, y, y3); a31 = FloatVector.fromArray(S, y, y3 + L);
-            a32 = FloatVector.fromArray(S, y, y3 + 2 * L); a33 = FloatVector.fromArray(S, y, y3 + 3 * L);
-        }
-        int x0 = xo, x1 = xo + xs, x2 = x1 + xs, x3 = x2 + xs;
+    /**
+     * acc[ao + j*np + v*L + 0..L) += sum_i w[wo + j*ws + i] * xt[xo + i*xs + v*L + 0..L) for rows
+     * j = 0..3 and token vectors v = 0..3.
+     */
+    private static void micro44(float[] w, int wo, int ws, float[] xt, int xo, int xs, float[] acc, int ao, int np, int kc) {
+        int o1 = ao + np, o2 = o1 + np, o3 = o2 + np;
+        FloatVector a00 = FloatVector.fromArray(S, acc, ao), a01 = FloatVector.fromArray(S, acc, ao + L);
+        FloatVector a02 = FloatVector.fromArray(S, acc, ao + 2 * L), a03 = FloatVector.fromArray(S, acc, ao + 3 * L);
+        FloatVector a10 = FloatVector.fromArray(S, acc, o1), a11 = FloatVector.fromArray(S, acc, o1 + L);
+        FloatVector a12 = FloatVector.fromArray(S, acc, o1 + 2 * L), a13 = FloatVector.fromArray(S, acc, o1 + 3 * L);
+        FloatVector a20 = FloatVector.fromArray(S, acc, o2), a21 = FloatVector.fromArray(S, acc, o2 + L);
+        FloatVector a22 = FloatVector.fromArray(S, acc, o2 + 2 * L), a23 = FloatVector.fromArray(S, acc, o2 + 3 * L);
+        FloatVector a30 = FloatVector.fromArray(S, acc, o3), a31 = FloatVector.fromArray(S, acc, o3 + L);
+        FloatVector a32 = FloatVector.fromArray(S, acc, o3 + 2 * L), a33 = FloatVector.fromArray(S, acc, o3 + 3 * L);
+        int w0 = wo, w1 = wo + ws, w2 = w1 + ws, w3 = w2 + ws;
         for (int i = 0; i < kc; i++) {
-            int b = i * RT;
-            FloatVector w0 = FloatVector.fromArray(S, bt, b), w1 = FloatVector.fromArray(S, bt, b + L);
-            FloatVector w2 = FloatVector.fromArray(S, bt, b + 2 * L), w3 = FloatVector.fromArray(S, bt, b + 3 * L);
-            FloatVector v = FloatVector.broadcast(S, x[x0 + i]);
-            a00 = w0.fma(v, a00); a01 = w1.fma(v, a01); a02 = w2.fma(v, a02); a03 = w3.fma(v, a03);
-            v = FloatVector.broadcast(S, x[x1 + i]);
-            a10 = w0.fma(v, a10); a11 = w1.fma(v, a11); a12 = w2.fma(v, a12); a13 = w3.fma(v, a13);
-            v = FloatVector.broadcast(S, x[x2 + i]);
-            a20 = w0.fma(v, a20); a21 = w1.fma(v, a21); a22 = w2.fma(v, a22); a23 = w3.fma(v, a23);
-            v = FloatVector.broadcast(S, x[x3 + i]);
-            a30 = w0.fma(v, a30); a31 = w1.fma(v, a31); a32 = w2.fma(v, a32); a33 = w3.fma(v, a33);
+            int xi = xo + i * xs;
+            FloatVector x0 = FloatVector.fromArray(S, xt, xi), x1 = FloatVector.fromArray(S, xt, xi + L);
+            FloatVector x2 = FloatVector.fromArray(S, xt, xi + 2 * L), x3 = FloatVector.fromArray(S, xt, xi + 3 * L);
+            FloatVector v = FloatVector.broadcast(S, w[w0 + i]);
+            a00 = x0.fma(v, a00); a01 = x1.fma(v, a01); a02 = x2.fma(v, a02); a03 = x3.fma(v, a03);
+            v = FloatVector.broadcast(S, w[w1 + i]);
+            a10 = x0.fma(v, a10); a11 = x1.fma(v, a11); a12 = x2.fma(v, a12); a13 = x3.fma(v, a13);
+            v = FloatVector.broadcast(S, w[w2 + i]);
+            a20 = x0.fma(v, a20); a21 = x1.fma(v, a21); a22 = x2.fma(v, a22); a23 = x3.fma(v, a23);
+            v = FloatVector.broadcast(S, w[w3 + i]);
+            a30 = x0.fma(v, a30); a31 = x1.fma(v, a31); a32 = x2.fma(v, a32); a33 = x3.fma(v, a33);
         }
-        int y1 = yo + ys, y2 = y1 + ys, y3 = y2 + ys;
-        a00.intoArray(y, yo); a01.intoArray(y, yo + L); a02.intoArray(y, yo + 2 * L); a03.intoArray(y, yo + 3 * L);
-        a10.intoArray(y, y1); a11.intoArray(y, y1 + L); a12.intoArray(y, y1 + 2 * L); a13.intoArray(y, y1 + 3 * L);
-        a20.intoArray(y, y2); a21.intoArray(y, y2 + L); a22.intoArray(y, y2 + 2 * L); a23.intoArray(y, y2 + 3 * L);
-        a30.intoArray(y, y3); a31.intoArray(y, y3 + L); a32.intoArray(y, y3 + 2 * L); a33.intoArray(y, y3 + 3 * L);
+        a00.intoArray(acc, ao); a01.intoArray(acc, ao + L); a02.intoArray(acc, ao + 2 * L); a03.intoArray(acc, ao + 3 * L);
+        a10.intoArray(acc, o1); a11.intoArray(acc, o1 + L); a12.intoArray(acc, o1 + 2 * L); a13.intoArray(acc, o1 + 3 * L);
+        a20.intoArray(acc, o2); a21.intoArray(acc, o2 + L); a22.intoArray(acc, o2 + 2 * L); a23.intoArray(acc, o2 + 3 * L);
+        a30.intoArray(acc, o3); a31.intoArray(acc, o3 + L); a32.intoArray(acc, o3 + 2 * L); a33.intoArray(acc, o3 + 3 * L);
     }
 
-    /** One token of {@link #tile4}. */
-    private static void tile1(float[] bt, int kc, float[] x, int xo, float[] y, int yo, boolean first) {
-        FloatVector a0, a1, a2, a3;
-        if (first) a0 = a1 = a2 = a3 = FloatVector.zero(S);
-        else {
-            a0 = FloatVector.fromArray(S, y, yo); a1 = FloatVector.fromArray(S, y, yo + L);
-            a2 = FloatVector.fromArray(S, y, yo + 2 * L); a3 = FloatVector.fromArray(S, y, yo + 3 * L);
-        }
+    /** One token vector of {@link #micro44} (the last 1-3 vectors of tokens). */
+    private static void micro41(float[] w, int wo, int ws, float[] xt, int xo, int xs, float[] acc, int ao, int np, int kc) {
+        int o1 = ao + np, o2 = o1 + np, o3 = o2 + np;
+        FloatVector a0 = FloatVector.fromArray(S, acc, ao), a1 = FloatVector.fromArray(S, acc, o1);
+        FloatVector a2 = FloatVector.fromArray(S, acc, o2), a3 = FloatVector.fromArray(S, acc, o3);
+        int w0 = wo, w1 = wo + ws, w2 = w1 + ws, w3 = w2 + ws;
         for (int i = 0; i < kc; i++) {
-            int b = i * RT;
-            FloatVector v = FloatVector.broadcast(S, x[xo + i]);
-            a0 = FloatVector.fromArray(S, bt, b).fma(v, a0); a1 = FloatVector.fromArray(S, bt, b + L).fma(v, a1);
-            a2 = FloatVector.fromArray(S, bt, b + 2 * L).fma(v, a2); a3 = FloatVector.fromArray(S, bt, b + 3 * L).fma(v, a3);
+            FloatVector xv = FloatVector.fromArray(S, xt, xo + i * xs);
+            a0 = xv.fma(FloatVector.broadcast(S, w[w0 + i]), a0);
+            a1 = xv.fma(FloatVector.broadcast(S, w[w1 + i]), a1);
+            a2 = xv.fma(FloatVector.broadcast(S, w[w2 + i]), a2);
+            a3 = xv.fma(FloatVector.broadcast(S, w[w3 + i]), a3);
         }
-        a0.intoArray(y, yo); a1.intoArray(y, yo + L); a2.intoArray(y, yo + 2 * L); a3.intoArray(y, yo + 3 * L);
-    }
-
-    /** y[yo + k*ys] = dot(w[wo..], x[xo + k*n ..]) for the 4 consecutive tokens k = 0..3. */
-    static void dot4(float[] w, int wo, float[] x, int xo, int n, float[] y, int yo, int ys) {
-        int x0 = xo, x1 = xo + n, x2 = x1 + n, x3 = x2 + n;
-        FloatVector a0 = FloatVector.zero(S), a1 = a0, a2 = a0, a3 = a0;
-        int i = 0;
-        for (; i + L <= n; i += L) {
-            FloatVector wv = FloatVector.fromArray(S, w, wo + i);
-            a0 = wv.fma(FloatVector.fromArray(S, x, x0 + i), a0);
-            a1 = wv.fma(FloatVector.fromArray(S, x, x1 + i), a1);
-            a2 = wv.fma(FloatVector.fromArray(S, x, x2 + i), a2);
-            a3 = wv.fma(FloatVector.fromArray(S, x, x3 + i), a3);
-        }
-        float s0 = a0.reduceLanes(VectorOperators.ADD), s1 = a1.reduceLanes(VectorOperators.ADD);
-        float s2 = a2.reduceLanes(VectorOperators.ADD), s3 = a3.reduceLanes(VectorOperators.ADD);
-        for (; i < n; i++) {
-            float wi = w[wo + i];
-            s0 += wi * x[x0 + i]; s1 += wi * x[x1 + i]; s2 += wi * x[x2 + i]; s3 += wi * x[x3 + i];
-        }
-        y[yo] = s0; y[yo + ys] = s1; y[yo + 2 * ys] = s2; y[yo + 3 * ys] = s3;
+        a0.intoArray(acc, ao); a1.intoArray(acc, o1); a2.intoArray(acc, o2); a3.intoArray(acc, o3);
     }
 
     static void checkMatvec(Linear l, float[] x, float[] y) {

@@ -14,7 +14,8 @@ final class LinearChecks {
 
     /** Shapes with odd sizes and column counts that are not a multiple of any vector length. */
     static final int[][] SHAPES = {{1, 1}, {3, 5}, {17, 33}, {64, 130}, {257, 1000}, {5, 64}, {9, 300}};
-    static final int[] TOKENS = {1, 3, 4, 7};
+    /** Token counts: under one vector, a whole 4-vector panel of the prefill kernel plus a narrower one (70). */
+    static final int[] TOKENS = {1, 3, 4, 7, 70};
 
     /** Gaussian matrix where each entry is zero with probability {@code sparsity}; rows in {@code emptyRows} are all zero. */
     static float[] random(Random rnd, int rows, int cols, double sparsity, int... emptyRows) {
@@ -46,7 +47,7 @@ final class LinearChecks {
     }
 
     /**
-     * Checks matvec and matmul (n = 1, 3, 4, 7) of l against the scalar reference of {@code w}.
+     * Checks matvec and matmul (n = 1, 3, 4, 7, 70) of l against the scalar reference of {@code w}.
      * Each output may differ by {@code tol} times its magnitude, where the magnitude is
      * sum_i |w x| plus {@code extraMag(row) * sum_i |x|} (for kernels that use an algebraic identity).
      */
