@@ -142,7 +142,8 @@ final class CompressCommand implements Callable<Integer> {
             CompressReport.build(new CompressReport.Run(model, written, r,
                     CompressReport.commandLine(spec.commandLine().getParseResult().originalArgs()), reports,
                     paramsBefore, paramsAfter, bytesBefore, bytesAfter, layerBytes, ppl == null ? null : ppl.perplexity(), eval,
-                    seconds)).write(report);
+                    seconds, stages.stream().map(BlockPipeline.Stage::method).filter(x -> x instanceof dev.squish.train.FinetuneMethod)
+                    .map(x -> (dev.squish.train.FinetuneMethod) x).toList())).write(report);
         Map<String, Object> res = new LinkedHashMap<>();
         res.put("output", written.toString());
         res.put("method", meta.get("squish.recipe"));

@@ -14,7 +14,14 @@ final class CompressReport {
     /** What the run did; {@code perplexity} is null without {@code --eval}. */
     record Run(Path model, Path output, Recipe recipe, String command, List<LayerReport> layers, long parametersBefore,
                long parametersAfter, long bytesBefore, long bytesAfter, Map<String, Long> layerBytesBefore, Double perplexity,
-               Path evalFile, double seconds) {}
+               Path evalFile, double seconds, List<dev.squish.train.FinetuneMethod> finetunes) {
+        Run(Path model, Path output, Recipe recipe, String command, List<LayerReport> layers, long parametersBefore,
+            long parametersAfter, long bytesBefore, long bytesAfter, Map<String, Long> layerBytesBefore, Double perplexity,
+            Path evalFile, double seconds) {
+            this(model, output, recipe, command, layers, parametersBefore, parametersAfter, bytesBefore, bytesAfter, layerBytesBefore,
+                    perplexity, evalFile, seconds, List.of());
+        }
+    }
 
     static HtmlReport build(Run run) {
         HtmlReport h = new HtmlReport("Squish compress: " + run.model().getFileName());
@@ -44,6 +51,14 @@ final class CompressReport {
             h.section("Reconstruction error");
             h.paragraph("Relative error ||W X - W' X|| / ||W X|| of each compressed layer on its calibration inputs.");
             ReportParts.layerErrorChart(h, "Reconstruction error per layer", run.layers());
+        }
+        for (var f : run.finetunes()) {
+            if (f.result() == null) continue;
+            h.section("Fine-tuning");
+            h.paragraph(String.format(Locale.ROOT, "%s: %d steps in %.1f s (%.0f training tokens/s); validation loss %.4f -> %.4f.",
+                    f.describe(), f.result().step(), f.result().seconds(), f.result().tokensPerSecond(), f.result().firstValLoss(),
+                    f.result().lastValLoss()));
+            ReportParts.lossCurve(h, "Loss per step: " + f.describe(), f.result());
         }
         h.section("Layers");
         ReportParts.layerTable(h, "Every compressed linear layer", run.layers());

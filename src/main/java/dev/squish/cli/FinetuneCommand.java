@@ -43,6 +43,7 @@ final class FinetuneCommand implements Callable<Integer> {
     @Option(names = "--checkpoint", paramLabel = "FILE", description = "Checkpoint file (default OUT_DIR.checkpoint); an existing one is resumed.") Path checkpoint;
     @Option(names = "--teacher", paramLabel = "MODEL_DIR", description = "Distil from this model's logits (e.g. the uncompressed model): the loss mixes cross-entropy and KL(teacher || student).") Path teacher;
     @Option(names = "--kd-weight", paramLabel = "X", description = "Weight of the KL term with --teacher, in [0, 1] (default 0.5; 1 = distillation only).") double kdWeight = 0.5;
+    @Option(names = "--report", paramLabel = "FILE.html", description = "Write an HTML report: settings, losses and the loss curve.") Path report;
     @Option(names = "--force", description = "Replace OUT_DIR if it exists.") boolean force;
     @Option(names = "--json", description = "Print one JSON object on stdout.") boolean json;
 
@@ -85,6 +86,19 @@ final class FinetuneCommand implements Callable<Integer> {
             ModelWriter.write(m, output, false, force, meta);
             if (r.stop().equals("steps")) {
                 try { Files.deleteIfExists(ck); } catch (java.io.IOException e) { throw new SquishException("cannot delete " + ck + ": " + e.getMessage()); }
+            }
+            if (report != null) {
+                var h = new dev.squish.report.HtmlReport("Squish finetune: " + model.getFileName());
+                h.paragraph(String.format(java.util.Locale.ROOT, "Fine-tuned %s into %s: %d steps (%s) in %.1f s, %.0f training tokens/s.",
+                        model, output, r.step(), r.stop().equals("steps") ? "all" : "stopped by the time budget", r.seconds(), r.tokensPerSecond()));
+                h.section("Settings");
+                h.code(CompressReport.commandLine(spec.commandLine().getParseResult().originalArgs()) + "\n\n" + meta.get("squish.finetune"));
+                h.section("Loss");
+                h.table("Before and after", java.util.List.of("", "first", "last"), java.util.List.of(
+                        java.util.Arrays.asList("training loss (objective)", num(r.firstLoss()), num(r.lastLoss())),
+                        java.util.Arrays.asList("validation loss (cross-entropy)", num(r.firstValLoss()), num(r.lastValLoss()))));
+                ReportParts.lossCurve(h, "Loss per step", r);
+                h.write(report);
             }
             Map<String, Object> j = new LinkedHashMap<>();
             j.put("output", output.toString());

@@ -130,4 +130,21 @@ final class ReportParts {
         if (!lowRankRuns.isEmpty())
             r.table("Ranks kept by the low-rank runs", List.of("matrix", "shape", "full rank", "run", "rank kept", "energy kept"), rows);
     }
+
+    /**
+     * A fine-tuning run's loss curve: the training loss of every step and the validation loss where
+     * it was measured (step 0 is the validation loss before the first step).
+     */
+    static void lossCurve(HtmlReport h, String title, dev.squish.train.FineTune.Result r) {
+        List<double[]> train = new ArrayList<>(), val = new ArrayList<>();
+        if (Double.isFinite(r.firstValLoss()) && r.startStep() == 0) val.add(new double[]{0, r.firstValLoss()});
+        for (double[] c : r.curve()) {
+            train.add(new double[]{c[0], c[1]});
+            if (Double.isFinite(c[2])) val.add(new double[]{c[0], c[2]});
+        }
+        Map<String, double[][]> series = new LinkedHashMap<>();
+        series.put("training loss", train.toArray(double[][]::new));
+        series.put("validation loss", val.toArray(double[][]::new));
+        h.lineChart(title, "step", "loss (nats per token)", series, false);
+    }
 }

@@ -58,7 +58,25 @@ class FinetuneCliTest {
         assertInputError(run("finetune", m, "-o", o, "--data", Fixtures.VALID.toString(), "--lora-rank", "300"), "above the rank");
         assertInputError(run("finetune", m, "-o", o, "--data", tmp.resolve("none.txt").toString()), "no such file");
         assertInputError(run("finetune", m, "-o", o, "--data", Fixtures.VALID.toString(), "--seq-len", "4096"), "--seq-len 4096");
+        assertInputError(run("finetune", m, "-o", o, "--data", Fixtures.VALID.toString(), "--teacher", Fixtures.GPT2.toString()), "--teacher");
+        assertInputError(run("finetune", m, "-o", o, "--data", Fixtures.VALID.toString(), "--teacher", tmp.resolve("nope").toString()), "--teacher");
+        assertInputError(run("finetune", m, "-o", o, "--data", Fixtures.VALID.toString(), "--teacher", m, "--kd-weight", "2"), "--kd-weight");
         assertFalse(Files.exists(tmp.resolve("o")));
+    }
+
+    /** Distilling from the uncompressed model, with the loss curve in the HTML report. */
+    @Test void distilledRunWritesALossCurveReport() throws Exception {
+        Path sparse = tmp.resolve("m50");
+        assertEquals(0, run("compress", Fixtures.LLAMA.toString(), "-o", sparse.toString(), "--method", "magnitude", "--sparsity", "0.5").code());
+        Path text = tmp.resolve("t.txt");
+        Files.writeString(text, Files.readString(Fixtures.VALID).substring(0, 20000));
+        Path html = tmp.resolve("ft.html");
+        var r = run("finetune", sparse.toString(), "-o", tmp.resolve("ft").toString(), "--data", text.toString(), "--steps", "2", "--batch", "1",
+                "--seq-len", "16", "--teacher", Fixtures.LLAMA.toString(), "--kd-weight", "0.7", "--report", html.toString());
+        assertEquals(0, r.code(), r.err());
+        String h = Files.readString(html);
+        assertTrue(h.contains("Loss per step") && h.contains("<svg") && h.contains("validation loss"), "report with the loss curve");
+        assertTrue(h.contains("kd_weight=0.7"), "the report names the distillation");
     }
 
     @Test void divergingRunStopsWithAnErrorLine() throws Exception {
