@@ -7,7 +7,9 @@ import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
 import dev.squish.SquishException;
 import dev.squish.formats.*;
+import dev.squish.weights.GgmlLinear;
 import dev.squish.weights.Linear;
+import dev.squish.methods.GgufGptq;
 import dev.squish.weights.WeightFormats;
 
 import java.io.IOException;
@@ -47,8 +49,10 @@ public final class GgufExport implements Exporter {
     @Override public Written export(Path modelDir, Path out, String type, Exporter.Calibration cal) {
         Type t = Type.parse(type);
         Result r = export(modelDir, out, t, cal == null ? null : new Calibration(cal.text(), cal.samples(), cal.seqLen()));
-        return new Written(r.file(), t.name(), r.bytes(), r.tensors(),
-                r.fallbacks() > 0 ? r.fallbacks() + " tensors in llama-quantize's fallback type: rows not a multiple of the block size" : "");
+        List<String> notes = new ArrayList<>();
+        if (r.fallbacks() > 0) notes.add(r.fallbacks() + " tensors in llama-quantize's fallback type: rows not a multiple of the block size");
+        if (r.copied() > 0) notes.add(r.copied() + " tensors copied from the folder's codes on llama.cpp's grid, not re-quantized");
+        return new Written(r.file(), t.name(), r.bytes(), r.tensors(), String.join("; ", notes));
     }
 
     static final ObjectMapper JSON = Json.MAPPER;
@@ -80,7 +84,7 @@ public final class GgufExport implements Exporter {
     }
 
     /** What was written; {@code fallbacks} counts 2-D tensors whose rows the chosen type's blocks do not divide. */
-    public record Result(Path file, long bytes, int tensors, int fallbacks) {}
+    public record Result(Path file, long bytes, int tensors, int fallbacks, int copied) {}
 
     /**
      * The type of a 2-D tensor named {@code name} with rows of {@code cols} values in a file of
@@ -96,18 +100,11 @@ public final class GgufExport implements Exporter {
             if (cols % t.blockSize != 0) t = GgmlType.Q8_0;
             else if (t != GgmlType.Q8_0) t = GgmlType.Q6_K;
         }
-        if (cols % t.blockSize == 0) return t;
-        GgmlType fallback = switch (t) {
-            case Q2_K, Q3_K -> GgmlType.IQ4_NL;
-            case Q4_K -> GgmlType.Q5_0;
-            case Q5_K -> GgmlType.Q5_1;
-            case Q6_K -> GgmlType.Q8_0;
-            default -> null;
-        };
+        GgmlType fallback = GgufQuant.forRows(t, cols);
         if (fallback == null)
             throw new SquishException("tensor " + name + " has rows of " + cols + " values, which " + t + " (blocks of " + t.blockSize
                     + ") cannot hold; llama-quantize refuses it too (use --type F16 or F32)");
-        return cols % fallback.blockSize == 0 ? fallback : GgmlType.F16;
+        return fallback;
     }
 
     /**
@@ -167,7 +164,7 @@ public final class GgufExport implements Exporter {
             if (cal != null && !type.ggml.isBlockQuantized())
                 throw new SquishException("--calibration applies to quantized GGUF types, not " + type);
             Map<String, double[]> hessians = cal == null ? Map.of() : hessians(modelDir, cal);
-            int[] fallbacks = {0};
+            int[] fallbacks = {0, 0};   // tensors in a fallback type, tensors copied from stored ggml codes
             int h = cfg.hidden();
             boolean tied = cfg.tieEmbeddings() || !hasWeight(st, "lm_head");
             add2d(w, st, "token_embd.weight", "model.embed_tokens", cfg.vocab(), h, type, tied, fallbacks, null, hessians);
@@ -177,8 +174,8 @@ public final class GgufExport implements Exporter {
                 int hd = cfg.headDim();
                 int heads = shapes == null ? cfg.heads() : shapes.get(l).heads(), kv = shapes == null ? cfg.kvHeads() : shapes.get(l).kvHeads();
                 int ff = shapes == null ? cfg.intermediate() : shapes.get(l).intermediate();
-                add2d(w, st, b + "attn_q.weight", p + "self_attn.q_proj", heads * hd, h, type, false, fallbacks, v -> permuteRows(v, heads, hd, h), hessians);
-                add2d(w, st, b + "attn_k.weight", p + "self_attn.k_proj", kv * hd, h, type, false, fallbacks, v -> permuteRows(v, kv, hd, h), hessians);
+                add2d(w, st, b + "attn_q.weight", p + "self_attn.q_proj", heads * hd, h, type, false, fallbacks, v -> permuteRows(v, heads, hd, h), hessians, rowPermutation(heads, hd));
+                add2d(w, st, b + "attn_k.weight", p + "self_attn.k_proj", kv * hd, h, type, false, fallbacks, v -> permuteRows(v, kv, hd, h), hessians, rowPermutation(kv, hd));
                 add2d(w, st, b + "attn_v.weight", p + "self_attn.v_proj", kv * hd, h, type, false, fallbacks, null, hessians);
                 add2d(w, st, b + "attn_output.weight", p + "self_attn.o_proj", h, heads * hd, type, false, fallbacks, null, hessians);
                 add1d(w, st, b + "ffn_norm.weight", p + "post_attention_layernorm.weight", h);
@@ -202,7 +199,7 @@ public final class GgufExport implements Exporter {
             w.finish();
             long bytes;
             try { bytes = Files.size(out); } catch (IOException e) { bytes = -1; }
-            return new Result(out, bytes, w.tensorCount(), fallbacks[0]);
+            return new Result(out, bytes, w.tensorCount(), fallbacks[0], fallbacks[1]);
         }
     }
 
@@ -232,9 +229,33 @@ public final class GgufExport implements Exporter {
 
     private static void add2d(GgufWriter w, SafeTensors st, String name, String prefix, int rows, int cols, Type type, boolean head,
                               int[] fallbacks, java.util.function.UnaryOperator<float[]> transform, Map<String, double[]> hessians) {
+        add2d(w, st, name, prefix, rows, cols, type, head, fallbacks, transform, hessians, null);
+    }
+
+    /** {@code perm}: the row order the transform applies (dst row i = src row perm[i]), null when none. */
+    private static void add2d(GgufWriter w, SafeTensors st, String name, String prefix, int rows, int cols, Type type, boolean head,
+                              int[] fallbacks, java.util.function.UnaryOperator<float[]> transform, Map<String, double[]> hessians, int[] perm) {
         if (!hasWeight(st, prefix)) throw new SquishException(st.files().get(0).getParent() + ": tensor " + prefix + ".weight is missing");
         GgmlType t = tensorType(type, name, head, cols);
         if (cols % type.ggml.blockSize != 0) fallbacks[0]++;
+        String fmt = st.metadata().get(WeightFormats.META_PREFIX + prefix);
+        if (fmt != null && GgmlLinear.parseFormat(fmt) == t) {
+            // codes already on llama.cpp's grid (compress --gguf-type): the blocks are copied, rows
+            // reordered as whole byte ranges (a block never spans two rows), nothing re-quantized
+            fallbacks[1]++;
+            w.addEncodedTensor(name, new long[]{rows, cols}, t, () -> {
+                Linear lin = WeightFormats.read(st, prefix, false);
+                if (lin.rows() != rows || lin.cols() != cols)
+                    throw new SquishException(st.files().get(0).getParent() + ": weight " + prefix + " is " + lin.rows() + "x" + lin.cols() + ", expected " + rows + "x" + cols);
+                byte[] b = ((GgmlLinear) lin).blocks();
+                if (perm == null) return b;
+                int rb = ((GgmlLinear) lin).rowBytes();
+                byte[] o = new byte[b.length];
+                for (int i = 0; i < rows; i++) System.arraycopy(b, perm[i] * rb, o, i * rb, rb);
+                return o;
+            });
+            return;
+        }
         Supplier<float[]> values = () -> {
             Linear lin = WeightFormats.read(st, prefix, false);
             if (lin.rows() != rows || lin.cols() != cols)
@@ -307,6 +328,16 @@ public final class GgufExport implements Exporter {
      * adjacent rows 2i and 2i + 1). {@code heads} is the head count of this projection (the
      * key/value head count for k_proj).
      */
+    /** The row order of {@link #permuteRows}: destination row i holds source row {@code perm[i]}. */
+    static int[] rowPermutation(int heads, int headDim) {
+        int[] perm = new int[heads * headDim];
+        int half = headDim / 2;
+        for (int hh = 0; hh < heads; hh++)
+            for (int i = 0; i < half; i++)
+                for (int j = 0; j < 2; j++) perm[hh * headDim + 2 * i + j] = hh * headDim + j * half + i;
+        return perm;
+    }
+
     public static float[] permuteRows(float[] w, int heads, int headDim, int cols) {
         if ((long) heads * headDim * cols != w.length) throw new IllegalArgumentException("shape mismatch");
         float[] out = new float[w.length];

@@ -385,6 +385,48 @@ public final class GgufQuant {
         return y;
     }
 
+    /**
+     * Decodes n values of a block type ({@link #canEncode}, not F32/F16) stored at byte {@code off}
+     * of {@code data} into {@code y[yOff ..]}, without allocating (a row at a time, for weights kept
+     * in ggml's blocks).
+     */
+    public static void decodeInto(GgmlType type, MemorySegment data, long off, float[] y, int yOff, int n) {
+        switch (type) {
+            case Q8_0 -> dequantizeQ8_0(data, off, y, yOff, n);
+            case Q4_0 -> dequantizeQ4_0(data, off, y, yOff, n);
+            case Q4_1 -> dequantizeQ4_1(data, off, y, yOff, n);
+            case Q5_0 -> dequantizeQ5_0(data, off, y, yOff, n);
+            case Q5_1 -> dequantizeQ5_1(data, off, y, yOff, n);
+            case Q2_K -> GgufKQuant.dequantizeQ2_K(data, off, y, yOff, n);
+            case Q3_K -> GgufKQuant.dequantizeQ3_K(data, off, y, yOff, n);
+            case Q4_K -> GgufKQuant.dequantizeQ4_K(data, off, y, yOff, n);
+            case Q5_K -> GgufKQuant.dequantizeQ5_K(data, off, y, yOff, n);
+            case Q6_K -> GgufKQuant.dequantizeQ6_K(data, off, y, yOff, n);
+            case IQ4_NL -> dequantizeIQ4_NL(data, off, y, yOff, n);
+            default -> throw new IllegalArgumentException("decodeInto supports block types, not " + type);
+        }
+    }
+
+    /**
+     * The type llama-quantize ({@code llama_tensor_get_type}, src/llama-quant.cpp) stores a tensor
+     * of {@code type} with rows of {@code cols} values in: {@code type} when its blocks divide the
+     * rows; else the k-quants' fallbacks (Q2_K, Q3_K to IQ4_NL; Q4_K to Q5_0; Q5_K to Q5_1; Q6_K to
+     * Q8_0), F16 when the fallback's 32-value blocks do not fit either; null for a 32-value type
+     * that does not fit (llama-quantize refuses it).
+     */
+    public static GgmlType forRows(GgmlType type, long cols) {
+        if (!type.isBlockQuantized() || cols % type.blockSize == 0) return type;
+        GgmlType fallback = switch (type) {
+            case Q2_K, Q3_K -> GgmlType.IQ4_NL;
+            case Q4_K -> GgmlType.Q5_0;
+            case Q5_K -> GgmlType.Q5_1;
+            case Q6_K -> GgmlType.Q8_0;
+            default -> null;
+        };
+        if (fallback == null) return null;
+        return cols % fallback.blockSize == 0 ? fallback : GgmlType.F16;
+    }
+
     /** The types written and read, for messages. */
     public static final String SUPPORTED = "F32, F16, Q8_0, Q5_0, Q5_1, Q4_0, Q4_1, Q6_K, Q5_K, Q4_K, Q3_K, Q2_K, IQ4_NL";
 

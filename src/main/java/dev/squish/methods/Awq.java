@@ -102,7 +102,8 @@ public final class Awq extends Quantizer {
         for (String n : g.linears()) { ws.add(b.linear(n).toDense()); rows.add(b.linear(n).rows()); }
         double[] h = st.hessian.hessian();
         int cols = st.cols;
-        return AwqSearch.search(st.meanAbs(), s -> AwqSearch.linearsLoss(ws, rows, cols, h, s, bits, groupSize, sym));
+        AwqSearch.Fake fake = fake(cols);
+        return AwqSearch.search(st.meanAbs(), s -> AwqSearch.linearsLoss(ws, rows, cols, h, s, fake));
     }
 
     /** An MLP's gate/up: the loss is the MLP's output error, on at most mlpTokens evenly spaced calibration tokens. */
@@ -124,9 +125,10 @@ public final class Awq extends Quantizer {
         float[] wg = gp.toDense(), wu = up.toDense();
         float[] gb = b.vector(gateName + ".bias"), ub = b.vector(upName + ".bias");
         float[] ref = mlp(x, T, new DenseLinear(inter, d, wg), new DenseLinear(inter, d, wu), dp, gb, ub);
+        AwqSearch.Fake fake = fake(d);
         return AwqSearch.search(st.meanAbs(), s -> {
-            float[] out = mlp(x, T, new DenseLinear(inter, d, AwqSearch.scaledFake(wg, inter, d, s, bits, groupSize, sym)),
-                    new DenseLinear(inter, d, AwqSearch.scaledFake(wu, inter, d, s, bits, groupSize, sym)), dp, gb, ub);
+            float[] out = mlp(x, T, new DenseLinear(inter, d, AwqSearch.scaledFake(wg, inter, d, s, fake)),
+                    new DenseLinear(inter, d, AwqSearch.scaledFake(wu, inter, d, s, fake)), dp, gb, ub);
             double e = 0;
             for (int i = 0; i < out.length; i++) { double v = out[i] - ref[i]; e += v * v; }
             return e / out.length;
@@ -180,6 +182,25 @@ public final class Awq extends Quantizer {
             for (int r = 0; r < l.rows(); r++) for (int j = 0; j < cols; j++) w[r * cols + j] *= s[j];
             ctx.put(name, new DenseLinear(l.rows(), cols, w));
         }
+    }
+
+    /**
+     * The grid the scale search measures: Squish's, or with {@code gguf_type} ggml's reference
+     * quantizer of the type llama-quantize would use for rows of {@code cols} (Squish's 4-bit grid
+     * stands in for the IQ4_NL / F16 fallbacks).
+     */
+    private AwqSearch.Fake fake(int cols) {
+        dev.squish.formats.GgmlType t = gguf == null ? null : dev.squish.formats.GgufQuant.forRows(gguf, cols);
+        if (t != null && t.isBlockQuantized()) return AwqSearch.ggml(t);
+        return AwqSearch.grid(bits, groupSize, sym);
+    }
+
+    /**
+     * On llama.cpp's grid: ggml's quantizer on the scaled weights. The clip search is skipped: it
+     * shrinks each group's min/max range, while ggml's quantizers search their own scales.
+     */
+    @Override protected byte[] quantizeGgml(BlockContext ctx, String linear, float[] w, int rows, int cols, dev.squish.formats.GgmlType type) {
+        return dev.squish.formats.GgufQuant.encode(type, w, cols);
     }
 
     /** Clip search (on the scaled weights and their inputs' Hessian) then round to nearest. */

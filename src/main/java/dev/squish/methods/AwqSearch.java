@@ -43,11 +43,26 @@ final class AwqSearch {
         return out;
     }
 
+    /** Quantize-dequantize of a rows x cols matrix on some grid (Squish's, or llama.cpp's blocks). */
+    interface Fake { float[] apply(float[] w, int rows, int cols); }
+
+    /** Squish's grid: round to nearest with {@link dev.squish.weights.QuantGrid}. */
+    static Fake grid(int bits, int groupSize, boolean sym) { return (w, rows, cols) -> Rtn.quantize(w, rows, cols, bits, groupSize, sym).weights(); }
+
+    /** llama.cpp's grid: ggml's reference quantizer of {@code type}, decoded back. */
+    static Fake ggml(dev.squish.formats.GgmlType type) {
+        return (w, rows, cols) -> dev.squish.formats.GgufQuant.decode(type, java.lang.foreign.MemorySegment.ofArray(dev.squish.formats.GgufQuant.encode(type, w, cols)), w.length);
+    }
+
     /** {@code Q(W diag(s)) diag(1/s)}: the weight the scaled, quantized layer computes with on the original input. */
     static float[] scaledFake(float[] w, int rows, int cols, float[] s, int bits, int groupSize, boolean sym) {
+        return scaledFake(w, rows, cols, s, grid(bits, groupSize, sym));
+    }
+
+    static float[] scaledFake(float[] w, int rows, int cols, float[] s, Fake fake) {
         float[] ws = new float[w.length];
         for (int r = 0; r < rows; r++) for (int j = 0; j < cols; j++) ws[r * cols + j] = w[r * cols + j] * s[j];
-        float[] q = Rtn.quantize(ws, rows, cols, bits, groupSize, sym).weights();
+        float[] q = fake.apply(ws, rows, cols);
         for (int r = 0; r < rows; r++) for (int j = 0; j < cols; j++) q[r * cols + j] /= s[j];
         return q;
     }
@@ -73,11 +88,15 @@ final class AwqSearch {
 
     /** Loss of a group of linears that share one input: the summed output MSE of each, from the shared H. */
     static double linearsLoss(List<float[]> ws, List<Integer> rows, int cols, double[] h, float[] s, int bits, int groupSize, boolean sym) {
+        return linearsLoss(ws, rows, cols, h, s, grid(bits, groupSize, sym));
+    }
+
+    static double linearsLoss(List<float[]> ws, List<Integer> rows, int cols, double[] h, float[] s, Fake fake) {
         double total = 0;
         for (int k = 0; k < ws.size(); k++) {
             float[] w = ws.get(k);
             int n = rows.get(k);
-            float[] q = scaledFake(w, n, cols, s, bits, groupSize, sym);
+            float[] q = scaledFake(w, n, cols, s, fake);
             for (int i = 0; i < q.length; i++) q[i] = w[i] - q[i];
             total += quadRows(h, cols, q, n);
         }

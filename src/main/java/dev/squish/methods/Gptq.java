@@ -67,6 +67,12 @@ public final class Gptq extends Quantizer {
                 ObsEngine.DEFAULT_BLOCK_SIZE, ObsEngine.DEFAULT_PERCDAMP, ctx.model().arch.blockPrefix(ctx.block().index) + linear, c);
     }
 
+    /** GPTQ on llama.cpp's grid ({@link GgufGptq}) with this block's Hessian (sequential: inputs from the compressed blocks before it). */
+    @Override protected byte[] quantizeGgml(dev.squish.calibration.BlockContext ctx, String linear, float[] w, int rows, int cols, dev.squish.formats.GgmlType type) {
+        if (!dev.squish.formats.GgufCodes.supports(type)) return super.quantizeGgml(ctx, linear, w, rows, cols, type); // IQ4_NL fallback: not affine
+        return GgufGptq.quantize(type, w, rows, cols, ctx.stats(linear).hessian.hessian(), ctx.model().arch.blockPrefix(ctx.block().index) + linear);
+    }
+
     /** Defaults: dynamic groups (static when actOrder), block 128, dampening 0.01. */
     public static QuantResult quantize(float[] w, int rows, int cols, double[] h, int bits, int groupSize,
                                        boolean sym, boolean actOrder) {

@@ -8,14 +8,17 @@ import java.util.Map;
 public record GptqOptions(QuantOptions quant, boolean actOrder) implements MethodOptions {
     static final List<OptionSpec> OPTIONS = List.of(QuantOptions.BITS, QuantOptions.GROUP_SIZE, QuantOptions.SYM,
             OptionSpec.flag("act_order", "Quantize columns in order of decreasing Hessian diagonal.", null),
-            QuantOptions.OUTLIERS_OPTION);
+            QuantOptions.OUTLIERS_OPTION, QuantOptions.GGUF_TYPE);
 
-    public GptqOptions { java.util.Objects.requireNonNull(quant, "quant"); }
+    public GptqOptions {
+        java.util.Objects.requireNonNull(quant, "quant");
+        if (actOrder && quant.ggufType() != null) throw new OptionException("{act_order} does not combine with {gguf_type}: GPTQ on llama.cpp's grid sweeps its blocks in order");
+    }
 
     static GptqOptions read(OptionReader r) {
         QuantOptions q = QuantOptions.read(r);
         Boolean actOrder = r.bool("act_order");
-        return new GptqOptions(q, actOrder != null && actOrder);
+        return r.build(() -> new GptqOptions(q, actOrder != null && actOrder));
     }
 
     @Override public Map<String, Object> values() {
@@ -25,6 +28,7 @@ public record GptqOptions(QuantOptions quant, boolean actOrder) implements Metho
         m.put("sym", quant.sym());
         m.put("act_order", actOrder);
         m.put("outliers", quant.outliers());
+        if (quant.ggufType() != null) m.put("gguf_type", quant.ggufType().name());
         return m;
     }
 }

@@ -22,6 +22,8 @@ public abstract class Quantizer implements CompressionMethod {
     protected final int bits, groupSize;
     protected final boolean sym;
     protected final double outliers;
+    /** llama.cpp's block type to quantize to ({@code gguf_type}), or null for Squish's own grid. */
+    protected final dev.squish.formats.GgmlType gguf;
 
     /**
      * Per-entry constraints, row-major like the weights; any may be null.
@@ -38,7 +40,7 @@ public abstract class Quantizer implements CompressionMethod {
 
     /** Checked by {@link QuantOptions} (the one place for the limits). */
     protected Quantizer(QuantOptions o) {
-        this.bits = o.bits(); this.groupSize = o.groupSize(); this.sym = o.sym(); this.outliers = o.outliers();
+        this.bits = o.bits(); this.groupSize = o.groupSize(); this.sym = o.sym(); this.outliers = o.outliers(); this.gguf = o.ggufType();
     }
 
     /** A quantizer's descriptor: kind and options; each method adds its id, help, needs and constructor. */
@@ -50,6 +52,7 @@ public abstract class Quantizer implements CompressionMethod {
     }
 
     @Override public String describe() {
+        if (gguf != null) return name() + " " + gguf + " (llama.cpp's grid)";
         return name() + " int" + bits + (groupSize > 0 ? " g" + groupSize : " per-channel") + (sym ? " sym" : " asym")
                 + (outliers > 0 ? String.format(" outliers %.2f%%", 100 * outliers) : "");
     }
@@ -70,6 +73,15 @@ public abstract class Quantizer implements CompressionMethod {
 
     /** Quantizes one matrix with this method's outlier setting, keeping its exact zeros, into packed storage. */
     protected Linear compress(BlockContext ctx, String name, float[] w, int rows, int cols) {
+        if (gguf != null) {
+            // the type llama-quantize would store this tensor in (k-quant fallbacks on rows not a multiple of 256)
+            dev.squish.formats.GgmlType t = dev.squish.formats.GgufQuant.forRows(gguf, cols);
+            String where = ctx.model().arch.blockPrefix(ctx.block().index) + name;
+            if (t == null) throw new dev.squish.SquishException(where + ": rows of " + cols + " values, which " + gguf + " (blocks of "
+                    + gguf.blockSize + ") cannot hold; llama-quantize refuses it too");
+            if (t == dev.squish.formats.GgmlType.F16) return new dev.squish.weights.DenseLinear(rows, cols, w.clone());
+            return new dev.squish.weights.GgmlLinear(t, rows, cols, quantizeGgml(ctx, name, w, rows, cols, t));
+        }
         boolean[] pruned = zeros(w);
         boolean[] out = null;
         float[] values = null, wq = w;
@@ -81,6 +93,15 @@ public abstract class Quantizer implements CompressionMethod {
         }
         QuantResult q = quantize(ctx, name, wq, rows, cols, new Constraints(pruned, out, values));
         return Compact.quantized(q, pruned, values);
+    }
+
+    /**
+     * Quantizes w to llama.cpp's blocks of {@code type}: ggml's own reference quantizer (round to
+     * nearest with its scale searches), as llama-quantize without an importance matrix. GPTQ and
+     * AWQ choose the codes on the same grid.
+     */
+    protected byte[] quantizeGgml(BlockContext ctx, String linear, float[] w, int rows, int cols, dev.squish.formats.GgmlType type) {
+        return dev.squish.formats.GgufQuant.encode(type, w, cols);
     }
 
     /** The exact zeros of w, or null when there are none. */

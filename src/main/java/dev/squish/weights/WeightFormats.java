@@ -31,6 +31,7 @@ public final class WeightFormats {
             return Bf16DenseLinear.mapped(FormatIO.need(st, prefix + ".weight", dev.squish.formats.DType.BF16, -1, -1));  // served from the map, no float copy
         if (fmt == null || fmt.equals("dense-f32")) return readDense(st, prefix + ".weight", transposed);
         // Compact formats always store [out, in]; transposed only applies to plain HF tensors.
+        if (fmt.startsWith(GgmlLinear.PREFIX)) return GgmlLinear.read(st, prefix, fmt);
         if (CompressedTensorsIO.handles(fmt)) return CompressedTensorsIO.read(st, prefix, fmt);
         if (fmt.equals(Bf16DenseLinear.FORMAT)) return Bf16DenseLinear.read(st, prefix);
         if (QuantizedLinear.parseFormat(fmt) != null) return QuantizedLinear.read(st, prefix, fmt);

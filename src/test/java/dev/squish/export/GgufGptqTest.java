@@ -1,5 +1,7 @@
 package dev.squish.export;
 
+import dev.squish.methods.GgufGptq;
+
 import dev.squish.SquishException;
 import dev.squish.formats.GgmlType;
 import dev.squish.formats.GgufCodes;

@@ -53,7 +53,7 @@ class MethodsTest {
     @Test
     void unknownMethodAndOptionsAreOneLineErrors() {
         assertEquals("unknown method 'gtpq' (did you mean 'gptq'?); known methods: " + String.join(", ", Methods.ids()), assertThrows(SquishException.class, () -> Methods.get("gtpq")).getMessage());
-        assertEquals("rtn: --act-order does not apply to rtn; rtn takes --bits, --group-size, --sym, --outliers",
+        assertEquals("rtn: --act-order does not apply to rtn; rtn takes --bits, --group-size, --sym, --outliers, --gguf-type",
                 assertThrows(SquishException.class, () -> Methods.create("rtn", Map.of("bits", 4, "act_order", true))).getMessage());
     }
 

@@ -70,8 +70,8 @@ class RecipeErrorsTest {
         {method: rtn, bits: 4, group_size: -2}               | got -2
         {method: rtn, bits: 4, sym: 'yes'}                   | sym must be true or false, got 'yes'
         {method: rtn, bits: 4, outliers: 0.2}                | outliers must be in [0, 0.1], got 0.2
-        {method: rtn, bits: 4, act_order: true}              | unknown key 'act_order'; rtn takes bits, group_size, sym, outliers, layers
-        {method: awq, bits: 4, act_order: true}              | stage 1 (awq): unknown key 'act_order'; awq takes bits, group_size, sym, outliers, clip, layers
+        {method: rtn, bits: 4, act_order: true}              | unknown key 'act_order'; rtn takes bits, group_size, sym, outliers, gguf_type, layers
+        {method: awq, bits: 4, act_order: true}              | stage 1 (awq): unknown key 'act_order'; awq takes bits, group_size, sym, outliers, gguf_type, clip, layers
         {method: gptq, bits: 4, group-size: 64}              | unknown key 'group-size' (did you mean 'group_size'?)
         {method: gptq, bit: 4}                               | unknown key 'bit' (did you mean 'bits'?)
         {method: gptq, bits: 4, layers: 'mlp('}              | layers is not a valid regular expression: Unclosed group near index 4 in 'mlp('
@@ -218,7 +218,7 @@ class RecipeErrorsTest {
 
     @Test
     void commandLineErrorsNameFlags() {
-        assertEquals("--sparsity does not apply to gptq; gptq takes --bits, --group-size, --sym, --act-order, --outliers, --layers",
+        assertEquals("--sparsity does not apply to gptq; gptq takes --bits, --group-size, --sym, --act-order, --outliers, --gguf-type, --layers",
                 assertThrows(SquishException.class, () -> Recipe.single("gptq", Map.of("sparsity", 0.5, "bits", 4))).getMessage());
         assertEquals("--bits must be 4 or 8, got 3",
                 assertThrows(SquishException.class, () -> Recipe.single("rtn", Map.of("bits", 3))).getMessage());

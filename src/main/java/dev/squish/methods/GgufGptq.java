@@ -1,4 +1,4 @@
-package dev.squish.export;
+package dev.squish.methods;
 
 import dev.squish.SquishException;
 import dev.squish.formats.GgmlType;
