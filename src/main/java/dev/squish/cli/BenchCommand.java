@@ -23,7 +23,7 @@ import java.util.Map;
 import java.util.concurrent.Callable;
 import java.util.concurrent.ForkJoinPool;
 
-@Command(name = "bench", description = {
+@Command(name = "bench", mixinStandardHelpOptions = true, description = {
         "Memory bandwidth, then decode and prefill tokens/s of a model in every weight format (and Jlama's, as a peer).",
         "Synthetic models: " + "llama-1b, llama-300m, tiny (random weights in those shapes)."})
 final class BenchCommand implements Callable<Integer> {

@@ -22,7 +22,7 @@ import java.util.Map;
 import java.util.Set;
 import java.util.concurrent.Callable;
 
-@Command(name = "eval", description = "Perplexity over non-overlapping windows of a text file, and zero-shot task accuracy.")
+@Command(name = "eval", mixinStandardHelpOptions = true, description = "Perplexity over non-overlapping windows of a text file, and zero-shot task accuracy.")
 final class EvalCommand implements Callable<Integer> {
     @Spec CommandSpec spec;
     @Mixin Common.Verbose verbose;

@@ -14,7 +14,7 @@ import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.concurrent.Callable;
 
-@Command(name = "export", description = "Export a Llama-family model (plain, written by Squish, or compressed-tensors) to GGUF for llama.cpp-family runtimes, or to compressed-tensors for vLLM.")
+@Command(name = "export", mixinStandardHelpOptions = true, description = "Export a Llama-family model (plain, written by Squish, or compressed-tensors) to GGUF for llama.cpp-family runtimes, or to compressed-tensors for vLLM.")
 final class ExportCommand implements Callable<Integer> {
     @Spec CommandSpec spec;
     @Mixin Common.Verbose verbose;

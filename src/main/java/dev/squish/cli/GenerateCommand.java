@@ -14,7 +14,7 @@ import picocli.CommandLine.Model.CommandSpec;
 import java.nio.file.Path;
 import java.util.concurrent.Callable;
 
-@Command(name = "generate", description = "Continue a prompt (greedy, or temperature/top-p sampling with a seed).")
+@Command(name = "generate", mixinStandardHelpOptions = true, description = "Continue a prompt (greedy, or temperature/top-p sampling with a seed).")
 final class GenerateCommand implements Callable<Integer> {
     @Spec CommandSpec spec;
     @Mixin Common.Verbose verbose;

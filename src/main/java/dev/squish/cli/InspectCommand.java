@@ -15,7 +15,7 @@ import java.nio.file.Path;
 import java.util.*;
 import java.util.concurrent.Callable;
 
-@Command(name = "inspect", description = "Architecture, parameter count, dtypes and per-matrix format and sparsity.")
+@Command(name = "inspect", mixinStandardHelpOptions = true, description = "Architecture, parameter count, dtypes and per-matrix format and sparsity.")
 final class InspectCommand implements Callable<Integer> {
     @Spec CommandSpec spec;
     @Mixin Common.Verbose verbose;

@@ -39,6 +39,16 @@ class CliTest {
         return p;
     }
 
+    /** Every command answers --help with its usage on stdout and exit 0 (no "missing MODEL_DIR" error). */
+    @Test
+    void everyCommandHasHelp() {
+        for (String c : new String[]{"compress", "eval", "generate", "inspect", "export", "bench", "sweep", "demo", "finetune"}) {
+            Run r = run(c, "--help");
+            assertEquals(0, r.code(), c + ": " + r.err());
+            assertTrue(r.out().contains("Usage:") && r.out().contains(c), c + ": " + r.out());
+        }
+    }
+
     @Test
     void evalJson() throws Exception {
         Run r = run("eval", Fixtures.GPT2.toString(), "--data", shortText().toString(), "--seq-len", "64", "--json");
