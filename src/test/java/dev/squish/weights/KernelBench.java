@@ -63,6 +63,7 @@ public final class KernelBench {
                 Arrays.copyOf(w, rows * (rows / 8)), Arrays.copyOf(w, (rows / 8) * cols), rows, rows / 8, cols)});
         cases.add(new Object[]{"sparse50+int8-g128", (Supplier<Linear>) () -> SparseQuantizedLinear.quantizeRtn(w50, rows, cols, 8, 128, false)});
         cases.add(new Object[]{"sparse50+int4-g128", (Supplier<Linear>) () -> SparseQuantizedLinear.quantizeRtn(w50, rows, cols, 4, 128, false)});
+        cases.add(new Object[]{"sparse50+int4-g128 packed", (Supplier<Linear>) () -> rowMajor(() -> SparseQuantizedLinear.quantizeRtn(w50, rows, cols, 4, 128, false))});
         cases.add(new Object[]{"int4-g128+0.5% out", (Supplier<Linear>) () -> OutlierLinear.fromDense(w, rows, cols, 4, 128, false, 0.005)});
 
         Linear[] dense = copies(() -> new DenseLinear(rows, cols, w), footprint);
@@ -85,7 +86,7 @@ public final class KernelBench {
         }
     }
 
-    /** A quantized matrix in the row-major layout the interleaved one replaced, for comparison in one run. */
+    /** A quantized matrix in the layout the interleaved one replaced (row-major, or packed survivors for sparse), for comparison in one run. */
     private static Linear rowMajor(Supplier<Linear> make) {
         QuantizedLinear.interleave = false;
         try { return make.get(); } finally { QuantizedLinear.interleave = true; }

@@ -26,6 +26,22 @@ class SparseQuantizedLinearTest {
         return out;
     }
 
+    /**
+     * Per row, max over groups of |scale| * (maxq + |zero|): the dense-layout kernels use
+     * {@code sum s (q - z) x = s sum q x - s z sum x} (pruned weights sit at q = z), whose rounding
+     * grows with this times sum |x| (as in {@link QuantizedLinearTest}).
+     */
+    static double[] zeroMag(float[] w, int rows, int cols, int bits, int g, boolean sym) {
+        double[] mag = new double[rows];
+        int maxq = QuantGrid.maxq(bits);
+        for (int r = 0; r < rows; r++)
+            for (int c0 = 0; c0 < cols; c0 += g) {
+                float[] p = QuantGrid.params(w, r * cols + c0, Math.min(g, cols - c0), 1, bits, sym);
+                mag[r] = Math.max(mag[r], Math.abs(p[0]) * (maxq + Math.abs(p[1])));
+            }
+        return mag;
+    }
+
     @Test void kernelsMatchReference() {
         Random rnd = new Random(41);
         for (int bits : new int[]{4, 8})
@@ -37,10 +53,43 @@ class SparseQuantizedLinearTest {
                         SparseQuantizedLinear q = SparseQuantizedLinear.quantizeRtn(w, rows, cols, bits, g, false);
                         float[] ref = reference(w, rows, cols, bits, Math.min(g, cols), false);
                         LinearChecks.assertBitEqual(ref, q.toDense(), q.format() + " " + rows + "x" + cols + " toDense");
-                        LinearChecks.checkKernels(q, ref, rnd);
+                        double[] zm = zeroMag(w, rows, cols, bits, Math.min(g, cols), false);
+                        LinearChecks.checkKernels(q, ref, 1e-5, rnd, o -> zm[o]);
                         long nnz = 0;
                         for (float f : w) if (f != 0) nnz++;
                         assertEquals(nnz, q.parameters());
+                    }
+    }
+
+    /**
+     * Shapes whose groups suit the dense interleaved layout (pruned weights stored as the zero
+     * point) at every vector width: the layout is used, and it and the packed kernels (built with
+     * the layout switched off) both match the reference, with identical codes and toDense.
+     */
+    @Test void denseLayoutMatchesPackedKernels() {
+        Random rnd = new Random(45);
+        for (int bits : new int[]{4, 8})
+            for (int g : new int[]{128, 256})
+                for (int[] s : new int[][]{{64, 256}, {9, 384}, {17, 1000}, {5, 128}})
+                    for (double sp : new double[]{0.5, 0.8}) {
+                        int rows = s[0], cols = s[1];
+                        float[] w = LinearChecks.random(rnd, rows, cols, sp, 1);
+                        SparseQuantizedLinear fast = SparseQuantizedLinear.quantizeRtn(w, rows, cols, bits, g, false);
+                        SparseQuantizedLinear plain;
+                        QuantizedLinear.interleave = false;
+                        try { plain = SparseQuantizedLinear.quantizeRtn(w, rows, cols, bits, g, false); } finally { QuantizedLinear.interleave = true; }
+                        String what = fast.format() + " " + rows + "x" + cols + " sparsity " + sp;
+                        assertTrue(fast.interleaved() == InterleavedCodes.fits(bits, Math.min(g, cols)), what + " layout choice");
+                        if (Kernels.L == 16 || Kernels.L == 8) assertTrue(fast.interleaved(), what + " should use the dense layout");
+                        assertFalse(plain.interleaved(), what);
+                        float[] ref = reference(w, rows, cols, bits, Math.min(g, cols), false);
+                        LinearChecks.assertBitEqual(ref, fast.toDense(), what + " toDense");
+                        LinearChecks.assertBitEqual(ref, plain.toDense(), what + " toDense (packed)");
+                        double[] zm = zeroMag(w, rows, cols, bits, Math.min(g, cols), false);
+                        LinearChecks.checkKernels(fast, ref, 1e-5, rnd, o -> zm[o]);
+                        LinearChecks.checkKernels(plain, ref, rnd);
+                        assertEquals(plain.bytes(), fast.bytes(), what + " bytes are the stored size");
+                        LinearChecks.roundTrip(fast, dir, rnd);
                     }
     }
 
@@ -48,7 +97,8 @@ class SparseQuantizedLinearTest {
         Random rnd = new Random(42);
         for (int bits : new int[]{4, 8}) {
             SparseQuantizedLinear z = SparseQuantizedLinear.quantizeRtn(new float[17 * 33], 17, 33, bits, 16, true);
-            LinearChecks.checkKernels(z, new float[17 * 33], rnd);
+            double[] zm = zeroMag(new float[17 * 33], 17, 33, bits, 16, true);
+            LinearChecks.checkKernels(z, new float[17 * 33], 1e-5, rnd, o -> zm[o]);
             assertEquals(0, z.parameters());
             for (int[] s : new int[][]{{1, 1}, {3, 5}, {17, 33}, {64, 130}}) {
                 float[] w = LinearChecks.random(rnd, s[0], s[1], 0.6, 1);
