@@ -125,17 +125,24 @@ public final class GgufExport implements Exporter {
      */
     public static Result export(Path modelDir, Path out, Type type, Calibration cal) {
         ModelConfig cfg = ModelConfig.load(modelDir);
-        if (cfg.family() != ModelConfig.Family.LLAMA || cfg.modelType().equals("qwen2"))
-            throw new SquishException(modelDir + ": GGUF export supports Llama-architecture models (llama, mistral); this is " + cfg.modelType());
+        if (cfg.family() == ModelConfig.Family.GPT2 && cal != null)
+            throw new SquishException("--calibration: GPTQ on llama.cpp's grid supports the Llama family (llama, mistral, qwen2), not gpt2");
+        boolean qwen2 = cfg.modelType().equals("qwen2");
         Vocab vocab = Vocab.load(modelDir, cfg);
         try (SafeTensors st = SafeTensors.open(modelDir)) {
+            if (cfg.family() == ModelConfig.Family.GPT2) return exportGpt2(modelDir, out, type, cfg, vocab, st);
             if (st.metadata().containsKey("squish.reshaped"))
                 throw new SquishException(modelDir + ": a sliced model (SliceGPT) has shortcut rotations and narrower blocks that GGUF's llama architecture cannot express; export the model before slicing");
             // Blocks of different shapes (FLAP's adaptive structure): llama.cpp's "deci" architecture
             // (Llama with per-layer head counts and MLP widths, as convert_hf_to_gguf.py writes for
             // DeciLM / Nemotron-51B) takes per-layer arrays; same tensors and rotary layout as llama.
             List<dev.squish.model.Architecture.LayerShape> shapes = dev.squish.model.Model.layerShapes(st, cfg);
-            String arch = shapes == null ? "llama" : "deci";
+            if (qwen2 && shapes != null)
+                throw new SquishException(modelDir + ": blocks of different shapes are written as llama.cpp's deci architecture, which has no q/k/v biases; qwen2 needs them");
+            // llama.cpp's qwen2 (this version) sizes Q and the output projection by n_embd
+            if (qwen2 && cfg.heads() * cfg.headDim() != cfg.hidden())
+                throw new SquishException(modelDir + ": llama.cpp's qwen2 needs num_attention_heads * head_dim = hidden_size, got " + cfg.heads() + " * " + cfg.headDim() + " != " + cfg.hidden());
+            String arch = qwen2 ? "qwen2" : shapes == null ? "llama" : "deci";
             GgufWriter w = new GgufWriter(out);
             w.put("general.architecture", GgufValue.string(arch));
             w.put("general.name", GgufValue.string(modelDir.toAbsolutePath().normalize().getFileName().toString()));
@@ -174,8 +181,8 @@ public final class GgufExport implements Exporter {
                 int hd = cfg.headDim();
                 int heads = shapes == null ? cfg.heads() : shapes.get(l).heads(), kv = shapes == null ? cfg.kvHeads() : shapes.get(l).kvHeads();
                 int ff = shapes == null ? cfg.intermediate() : shapes.get(l).intermediate();
-                add2d(w, st, b + "attn_q.weight", p + "self_attn.q_proj", heads * hd, h, type, false, fallbacks, v -> permuteRows(v, heads, hd, h), hessians, rowPermutation(heads, hd));
-                add2d(w, st, b + "attn_k.weight", p + "self_attn.k_proj", kv * hd, h, type, false, fallbacks, v -> permuteRows(v, kv, hd, h), hessians, rowPermutation(kv, hd));
+                add2d(w, st, b + "attn_q.weight", p + "self_attn.q_proj", heads * hd, h, type, false, fallbacks, qwen2 ? null : v -> permuteRows(v, heads, hd, h), hessians, qwen2 ? null : rowPermutation(heads, hd));
+                add2d(w, st, b + "attn_k.weight", p + "self_attn.k_proj", kv * hd, h, type, false, fallbacks, qwen2 ? null : v -> permuteRows(v, kv, hd, h), hessians, qwen2 ? null : rowPermutation(kv, hd));
                 add2d(w, st, b + "attn_v.weight", p + "self_attn.v_proj", kv * hd, h, type, false, fallbacks, null, hessians);
                 add2d(w, st, b + "attn_output.weight", p + "self_attn.o_proj", h, heads * hd, type, false, fallbacks, null, hessians);
                 add1d(w, st, b + "ffn_norm.weight", p + "post_attention_layernorm.weight", h);
@@ -186,6 +193,17 @@ public final class GgufExport implements Exporter {
                 // adds), F32 like every 1-D tensor. llama.cpp's loader declares q/k/v biases as
                 // n_embd / n_embd_gqa wide, so an all-zero one (written by the dense checkpoint to
                 // satisfy transformers' attention_bias) is left out rather than risk a shape it refuses.
+                if (qwen2) {
+                    // llama.cpp's qwen2 requires the q/k/v biases (zeros where the checkpoint has none)
+                    // and has no slot for o_proj / MLP biases; rotary pairs as Hugging Face (NEOX), no permutation
+                    addBias(w, st, b + "attn_q.bias", p + "self_attn.q_proj.bias", heads * hd, null, true);
+                    addBias(w, st, b + "attn_k.bias", p + "self_attn.k_proj.bias", kv * hd, null, true);
+                    addBias(w, st, b + "attn_v.bias", p + "self_attn.v_proj.bias", kv * hd, null, true);
+                    for (String x : List.of("self_attn.o_proj.bias", "mlp.gate_proj.bias", "mlp.up_proj.bias", "mlp.down_proj.bias"))
+                        if (nonZero(st, p + x))
+                            throw new SquishException(st.get(p + x).file() + ": tensor " + p + x + " is not zero, and llama.cpp's qwen2 has no such bias");
+                    continue;
+                }
                 addBias(w, st, b + "attn_q.bias", p + "self_attn.q_proj.bias", heads * hd, v -> permuteRows(v, heads, hd, 1));
                 addBias(w, st, b + "attn_k.bias", p + "self_attn.k_proj.bias", kv * hd, v -> permuteRows(v, kv, hd, 1));
                 addBias(w, st, b + "attn_v.bias", p + "self_attn.v_proj.bias", kv * hd, null);
@@ -214,27 +232,109 @@ public final class GgufExport implements Exporter {
         w.addTensor(name, new long[]{n}, GgmlType.F32, t::toFloatArray);
     }
 
-    private static void addBias(GgufWriter w, SafeTensors st, String name, String hf, int n, java.util.function.UnaryOperator<float[]> transform) {
+    /**
+     * GPT-2 as llama.cpp's {@code gpt2} architecture (convert_hf_to_gguf.py's GPT2Model): Conv1D
+     * weights transposed to [out, in] (Squish's own folders already store them so), the fused
+     * {@code c_attn} as {@code attn_qkv}, LayerNorm weights and every bias F32, and
+     * {@code output.weight} written as a copy of the token embedding when the head is tied (the
+     * loader requires it). {@code position_embd.weight} stays F32, as llama-quantize leaves it.
+     */
+    private static Result exportGpt2(Path modelDir, Path out, Type type, ModelConfig cfg, Vocab vocab, SafeTensors st) {
+        String act = cfg.activation();
+        if (!act.equals("gelu_new") && !act.equals("gelu_pytorch_tanh"))
+            throw new SquishException(modelDir + ": activation_function '" + act + "': llama.cpp's gpt2 computes the tanh approximation of GELU (gelu_new), not the exact one");
+        if (st.metadata().containsKey("squish.reshaped") || st.metadata().containsKey(dev.squish.model.Model.LAYER_SHAPES))
+            throw new SquishException(modelDir + ": blocks of changed or differing shapes have no llama.cpp gpt2 layout");
+        String root = st.has("transformer.wte.weight") || st.metadata().containsKey(WeightFormats.META_PREFIX + "transformer.wte") ? "transformer." : "";
+        boolean transposed = !st.metadata().containsKey("squish.version");   // plain HF Conv1D stores [in, out]
+        int h = cfg.hidden(), ff = cfg.intermediate(), npos = cfg.maxPositions();
+        GgufWriter w = new GgufWriter(out);
+        w.put("general.architecture", GgufValue.string("gpt2"));
+        w.put("general.name", GgufValue.string(modelDir.toAbsolutePath().normalize().getFileName().toString()));
+        w.put("gpt2.vocab_size", GgufValue.u32(cfg.vocab()));
+        w.put("gpt2.context_length", GgufValue.u32(npos));
+        w.put("gpt2.embedding_length", GgufValue.u32(h));
+        w.put("gpt2.feed_forward_length", GgufValue.u32(ff));
+        w.put("gpt2.block_count", GgufValue.u32(cfg.layers()));
+        w.put("gpt2.attention.head_count", GgufValue.u32(cfg.heads()));
+        w.put("gpt2.attention.layer_norm_epsilon", GgufValue.f32(cfg.normEps()));
+        w.put("general.file_type", GgufValue.u32(type.fileType));
+        w.put("general.quantization_version", GgufValue.u32(2));
+        vocab.writeTo(w);
+        int[] fallbacks = {0, 0};
+        Map<String, double[]> none = Map.of();
+        boolean tied = !hasWeight(st, "lm_head");
+        add2d(w, st, "token_embd.weight", root + "wte", cfg.vocab(), h, type, false, fallbacks, null, none, null, false);
+        TensorInfo wpe = st.get(root + "wpe.weight");
+        if (wpe.rank() != 2 || wpe.dim(0) != npos || wpe.dim(1) != h)
+            throw new SquishException(wpe.file() + ": tensor " + wpe.name() + " has shape " + java.util.Arrays.toString(wpe.shape()) + ", expected [" + npos + ", " + h + "]");
+        w.addTensor("position_embd.weight", new long[]{npos, h}, GgmlType.F32, wpe::toFloatArray);
+        for (int l = 0; l < cfg.layers(); l++) {
+            String p = root + "h." + l + ".", b = "blk." + l + ".";
+            add1d(w, st, b + "attn_norm.weight", p + "ln_1.weight", h);
+            add1d(w, st, b + "attn_norm.bias", p + "ln_1.bias", h);
+            add2d(w, st, b + "attn_qkv.weight", p + "attn.c_attn", 3 * h, h, type, false, fallbacks, null, none, null, transposed);
+            add1d(w, st, b + "attn_qkv.bias", p + "attn.c_attn.bias", 3 * h);
+            add2d(w, st, b + "attn_output.weight", p + "attn.c_proj", h, h, type, false, fallbacks, null, none, null, transposed);
+            add1d(w, st, b + "attn_output.bias", p + "attn.c_proj.bias", h);
+            add1d(w, st, b + "ffn_norm.weight", p + "ln_2.weight", h);
+            add1d(w, st, b + "ffn_norm.bias", p + "ln_2.bias", h);
+            add2d(w, st, b + "ffn_up.weight", p + "mlp.c_fc", ff, h, type, false, fallbacks, null, none, null, transposed);
+            add1d(w, st, b + "ffn_up.bias", p + "mlp.c_fc.bias", ff);
+            add2d(w, st, b + "ffn_down.weight", p + "mlp.c_proj", h, ff, type, false, fallbacks, null, none, null, transposed);
+            add1d(w, st, b + "ffn_down.bias", p + "mlp.c_proj.bias", h);
+        }
+        add1d(w, st, "output_norm.weight", root + "ln_f.weight", h);
+        add1d(w, st, "output_norm.bias", root + "ln_f.bias", h);
+        add2d(w, st, "output.weight", tied ? root + "wte" : "lm_head", cfg.vocab(), h, type, true, fallbacks, null, none, null, false);
+        w.finish();
+        long bytes;
+        try { bytes = Files.size(out); } catch (IOException e) { bytes = -1; }
+        return new Result(out, bytes, w.tensorCount(), fallbacks[0], fallbacks[1]);
+    }
+
+    private static boolean nonZero(SafeTensors st, String hf) {
         TensorInfo t = st.getOrNull(hf);
-        if (t == null) return;
+        if (t == null) return false;
+        for (float x : t.toFloatArray()) if (x != 0f) return true;
+        return false;
+    }
+
+    private static void addBias(GgufWriter w, SafeTensors st, String name, String hf, int n, java.util.function.UnaryOperator<float[]> transform) {
+        addBias(w, st, name, hf, n, transform, false);
+    }
+
+    /** {@code required}: written even when all zero or absent (zeros), for loaders that need the tensor. */
+    private static void addBias(GgufWriter w, SafeTensors st, String name, String hf, int n, java.util.function.UnaryOperator<float[]> transform, boolean required) {
+        TensorInfo t = st.getOrNull(hf);
+        if (t == null) {
+            if (required) w.addTensor(name, new long[]{n}, GgmlType.F32, () -> new float[n]);
+            return;
+        }
         if (t.rank() != 1 || t.dim(0) != n)
             throw new SquishException(t.file() + ": tensor " + hf + " has shape " + java.util.Arrays.toString(t.shape()) + ", expected [" + n + "]");
         float[] v = t.toFloatArray();
         boolean zero = true;
         for (float x : v) zero &= x == 0f;
-        if (zero) return;
+        if (zero && !required) return;
         float[] out = transform == null ? v : transform.apply(v);
         w.addTensor(name, new long[]{n}, GgmlType.F32, () -> out);
     }
 
     private static void add2d(GgufWriter w, SafeTensors st, String name, String prefix, int rows, int cols, Type type, boolean head,
                               int[] fallbacks, java.util.function.UnaryOperator<float[]> transform, Map<String, double[]> hessians) {
-        add2d(w, st, name, prefix, rows, cols, type, head, fallbacks, transform, hessians, null);
+        add2d(w, st, name, prefix, rows, cols, type, head, fallbacks, transform, hessians, null, false);
+    }
+
+    private static void add2d(GgufWriter w, SafeTensors st, String name, String prefix, int rows, int cols, Type type, boolean head,
+                              int[] fallbacks, java.util.function.UnaryOperator<float[]> transform, Map<String, double[]> hessians, int[] perm) {
+        add2d(w, st, name, prefix, rows, cols, type, head, fallbacks, transform, hessians, perm, false);
     }
 
     /** {@code perm}: the row order the transform applies (dst row i = src row perm[i]), null when none. */
     private static void add2d(GgufWriter w, SafeTensors st, String name, String prefix, int rows, int cols, Type type, boolean head,
-                              int[] fallbacks, java.util.function.UnaryOperator<float[]> transform, Map<String, double[]> hessians, int[] perm) {
+                              int[] fallbacks, java.util.function.UnaryOperator<float[]> transform, Map<String, double[]> hessians, int[] perm,
+                              boolean transposed) {
         if (!hasWeight(st, prefix)) throw new SquishException(st.files().get(0).getParent() + ": tensor " + prefix + ".weight is missing");
         GgmlType t = tensorType(type, name, head, cols);
         if (cols % type.ggml.blockSize != 0) fallbacks[0]++;
@@ -257,7 +357,7 @@ public final class GgufExport implements Exporter {
             return;
         }
         Supplier<float[]> values = () -> {
-            Linear lin = WeightFormats.read(st, prefix, false);
+            Linear lin = WeightFormats.read(st, prefix, transposed);
             if (lin.rows() != rows || lin.cols() != cols)
                 throw new SquishException(st.files().get(0).getParent() + ": weight " + prefix + " is " + lin.rows() + "x" + lin.cols() + ", expected " + rows + "x" + cols);
             float[] v = lin.toDense();
