@@ -11,7 +11,7 @@ import static com.tngtech.archunit.library.dependencies.SlicesRuleDefinition.sli
 
 /**
  * The package flow of docs/architecture.md, checked on the compiled product classes (not the tests):
- * util, formats -> weights -> model -> calibration -> methods -> train -> recipe, eval / export -> bench -> cli.
+ * util, formats -> weights -> model -> calibration -> methods -> train -> recipe, eval / export -> spark -> bench -> cli.
  * Each rule fails with the offending class and dependency if someone adds an import against the flow.
  */
 class ArchitectureTest {
@@ -70,9 +70,17 @@ class ArchitectureTest {
                 .should().dependOnClassesThat().resideInAPackage("dev.squish.bench..").check(product);
     }
 
+    /** Spark is an option of the commands: only the command line starts it, and it reaches no command, report or benchmark. */
+    @Test void onlyTheCommandLineUsesSpark() {
+        noClasses().that().resideOutsideOfPackages("dev.squish.spark..", "dev.squish.cli..")
+                .should().dependOnClassesThat().resideInAPackage("dev.squish.spark..").check(product);
+        noClasses().that().resideInAPackage("dev.squish.spark..")
+                .should().dependOnClassesThat().resideInAnyPackage("dev.squish.cli..", "dev.squish.report..", "dev.squish.bench..").check(product);
+    }
+
     /** Every squish package except the allowed ones (sub-packages included). */
     private static String[] upstreamOf(String... allowed) {
-        var all = java.util.List.of("formats", "util", "weights", "model", "calibration", "methods", "train", "recipe", "eval", "export", "bench", "report", "cli");
+        var all = java.util.List.of("formats", "util", "weights", "model", "calibration", "methods", "train", "recipe", "eval", "export", "spark", "bench", "report", "cli");
         var allowedSet = java.util.Set.of(allowed);
         return all.stream().filter(p -> !allowedSet.contains(p)).map(p -> "dev.squish." + p + "..").toArray(String[]::new);
     }

@@ -19,23 +19,32 @@ import java.util.regex.Pattern;
 public final class BlockContext {
     private final Model model;
     private final Block block;
-    private final float[][] inputs;
+    private final Activations inputs;
     private final int seqLen;
     private final Pattern layers;
     private final List<LayerReport> reports;
     private Map<String, LinearStats> stats;
 
     public BlockContext(Model model, Block block, float[][] inputs, int seqLen, Pattern layers, List<LayerReport> reports) {
-        this.model = model; this.block = block; this.inputs = inputs; this.seqLen = seqLen; this.layers = layers; this.reports = reports;
+        this(model, block, inputs == null ? null : new HeapActivations(inputs, seqLen), layers, reports);
+    }
+
+    /** A context over activations that may live on the heap, in a mapped file or on a cluster (null: data-free). */
+    public BlockContext(Model model, Block block, Activations inputs, Pattern layers, List<LayerReport> reports) {
+        this.model = model; this.block = block; this.inputs = inputs; this.seqLen = inputs == null ? 0 : inputs.seqLen();
+        this.layers = layers; this.reports = reports;
     }
 
     public Model model() { return model; }
     public Block block() { return block; }
     public int seqLen() { return seqLen; }
-    public int samples() { return inputs == null ? 0 : inputs.length; }
+    public int samples() { return inputs == null ? 0 : inputs.samples(); }
 
-    /** The block's input hidden states per calibration sample, [seqLen, width] each (read-only). */
-    public float[][] blockInputs() { return inputs; }
+    /** Hands the block's input hidden state of each calibration sample ([seqLen, width], read-only) to f, in order. */
+    public void forEachInput(java.util.function.Consumer<float[]> f) {
+        if (inputs == null) throw new IllegalStateException("this method was declared data-free");
+        inputs.forEachInput(f);
+    }
 
     /**
      * Replaces each sample's block input by {@code f(input)}, for methods that change the basis or
@@ -44,7 +53,7 @@ public final class BlockContext {
      */
     public void transformInputs(java.util.function.UnaryOperator<float[]> f) {
         if (inputs == null) throw new IllegalStateException("this method was declared data-free");
-        for (int i = 0; i < inputs.length; i++) inputs[i] = f.apply(inputs[i]);
+        inputs.transform(f);
         stats = null;
     }
 
@@ -60,45 +69,14 @@ public final class BlockContext {
     /** Runs the block (as it is now) over every calibration sample, showing each linear's input. */
     public void forEachSample(LinearObserver obs) {
         if (inputs == null) throw new IllegalStateException("this method was declared data-free");
-        var cache = model.newCache(seqLen);
-        // profile: the forward pass is "forward", the observer's work "statistics"
-        LinearObserver timed = (name, x, n, cols) -> {
-            Profile.Phase f = Profile.enter(Profile.Phase.STATISTICS);
-            try { obs.input(name, x, n, cols); } finally { Profile.exit(f); }
-        };
-        Profile.Phase prev = Profile.enter(Profile.Phase.FORWARD);
-        try {
-            long flops = forwardFlops(model, block, seqLen);
-            for (float[] x : inputs) {
-                model.arch.forwardBlock(block, x.clone(), seqLen, 0, cache, timed);
-                Profile.addFlops(flops);
-            }
-        } finally {
-            Profile.exit(prev);
-        }
+        Activations.forEachSample(model, block, inputs, obs);
     }
 
     /** Statistics of the inputs of every linear of the block (one pass over the samples, cached). */
     public Map<String, LinearStats> stats() {
         if (stats == null) {
-            Map<String, LinearStats> s = new HashMap<>();
-            // Linears that share one input (q/k/v, gate/up) share one accumulator.
-            IdentityHashMap<float[], LinearStats> seen = new IdentityHashMap<>();
-            forEachSample((name, x, n, cols) -> {
-                LinearStats st = seen.get(x);
-                if (st == null) {
-                    st = s.get(name);
-                    if (st == null) { st = new LinearStats(cols); }
-                    st.add(x, n);
-                    seen.put(x, st);
-                }
-                s.putIfAbsent(name, st);
-                // Forget old arrays, but keep this one: the next linears may share it (q/k/v).
-                if (seen.size() > 64) { seen.clear(); seen.put(x, st); }
-            });
-            Profile.Phase prev = Profile.enter(Profile.Phase.STATISTICS);
-            try { for (LinearStats st : s.values()) st.flush(); } finally { Profile.exit(prev); }
-            stats = s;
+            if (inputs == null) throw new IllegalStateException("this method was declared data-free");
+            stats = inputs.stats(model, block);
         }
         return stats;
     }

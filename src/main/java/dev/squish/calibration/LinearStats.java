@@ -16,14 +16,62 @@ public final class LinearStats {
         this.cols = cols;
         this.hessian = new HessianAccumulator(cols);
         this.absSum = new double[cols];
+        this.absLow = new double[cols];
     }
+
+    /** Low parts of absSum (see {@link HessianAccumulator}: chunk sums added in double-double, so partial statistics reduce exactly). */
+    private final double[] absLow;
 
     void add(float[] x, int n) {
         hessian.add(x, n);
-        for (int t = 0; t < n; t++) for (int j = 0; j < cols; j++) absSum[j] += Math.abs(x[t * cols + j]);
+        double[] c = new double[cols];
+        for (int t = 0; t < n; t++) for (int j = 0; j < cols; j++) c[j] += Math.abs(x[t * cols + j]);
+        for (int j = 0; j < cols; j++) {
+            double a = absSum[j], s = a + c[j], bb = s - a;
+            absSum[j] = s;
+            absLow[j] += (a - (s - bb)) + (c[j] - bb);
+        }
     }
 
     public long tokens() { return hessian.tokens(); }
+
+    /**
+     * The sums behind these statistics, as a worker that saw part of the calibration set sends
+     * them: the upper triangle of {@code sum x x^T}, {@code sum |x_j|} and the token count. Sums
+     * over disjoint parts add to the sums over the whole, so partial statistics {@link #merge}
+     * into the one-pass statistics (up to the order of floating-point additions).
+     */
+    public record Sums(int cols, long tokens, double[] hessianHigh, double[] hessianLow, double[] absHigh, double[] absLow) implements java.io.Serializable {}
+
+    public Sums sums() {
+        double[][] h = hessian.packedSums();
+        return new Sums(cols, tokens(), h[0], h[1], absSum.clone(), absLow.clone());
+    }
+
+    /** Statistics holding the given sums. */
+    public static LinearStats of(Sums s) {
+        if (s.absHigh().length != s.cols() || s.absLow().length != s.cols())
+            throw new IllegalArgumentException(s.absHigh().length + " column sums for " + s.cols() + " columns");
+        return new LinearStats(s.cols(), HessianAccumulator.ofPackedSums(s.cols(), s.hessianHigh(), s.hessianLow(), s.tokens()),
+                s.absHigh().clone(), s.absLow().clone());
+    }
+
+    private LinearStats(int cols, HessianAccumulator h, double[] absSum, double[] absLow) {
+        this.cols = cols;
+        this.hessian = h;
+        this.absSum = absSum;
+        this.absLow = absLow;
+    }
+
+    /** Adds the statistics of another, disjoint part of the calibration set (exactly: see {@link HessianAccumulator}). */
+    public void merge(LinearStats other) {
+        hessian.merge(other.hessian);
+        for (int j = 0; j < cols; j++) {
+            double a = absSum[j], v = other.absSum[j], s = a + v, bb = s - a;
+            absSum[j] = s;
+            absLow[j] += (a - (s - bb)) + (v - bb) + other.absLow[j];
+        }
+    }
 
     /** Completes the accumulation of buffered tokens. */
     void flush() { hessian.flush(); }
@@ -32,7 +80,7 @@ public final class LinearStats {
     public double[] meanAbs() {
         double[] m = new double[cols];
         long n = Math.max(1, tokens());
-        for (int j = 0; j < cols; j++) m[j] = absSum[j] / n;
+        for (int j = 0; j < cols; j++) m[j] = (absSum[j] + absLow[j]) / n;
         return m;
     }
 

@@ -2,7 +2,10 @@ package dev.squish.cli;
 
 import dev.squish.SquishException;
 import dev.squish.methods.BlockPipeline;
+import dev.squish.calibration.Activations;
+import dev.squish.calibration.HeapActivations;
 import dev.squish.calibration.Sampler;
+import dev.squish.calibration.SpilledActivations;
 import dev.squish.formats.SafeTensors;
 import dev.squish.formats.Tokenizer;
 import dev.squish.calibration.LayerReport;
@@ -40,6 +43,9 @@ final class CompressCommand implements Callable<Integer> {
     @Option(names = "--force", description = "Replace OUT_DIR if it exists.") boolean force;
     @Option(names = "--json", description = "Print one JSON object on stdout.") boolean json;
     @Option(names = "--profile", description = "Print time, flops and rate per phase (forward, statistics, solve, error, write) against the prefill GEMM rate, and peak memory, on stderr (in --json as 'profile').") boolean profile;
+    @Option(names = "--activations", paramLabel = "auto|heap|disk", description = "Where the calibration activations of the current block live: heap, disk (a mapped temporary file in java.io.tmpdir, one sample on the heap at a time) or auto (default: disk when samples x seq-len x width floats exceed a quarter of the maximum heap).") String activations;
+    @Option(names = "--spark", paramLabel = "MASTER", description = "Run the calibration on Apache Spark (e.g. local[2], spark://HOST:7077): samples partitioned across the executors, which return each block's statistics as sums; see docs/spark.md.") String spark;
+    @Option(names = "--spark-partitions", paramLabel = "N", description = "Partitions of the calibration samples with --spark (default: the cluster's default parallelism).") Integer sparkPartitions;
     @Option(names = "--report", paramLabel = "FILE.html", description = "Write an HTML report of the run (recipe, layers, errors, bytes, perplexity).") Path report;
 
     /**
@@ -83,6 +89,14 @@ final class CompressCommand implements Callable<Integer> {
         boolean needData = r.needsCalibration();
         if (needData && cs.file() == null)
             throw new SquishException("--calibration TEXT_FILE is required by " + stages.stream().filter(s -> s.method().needsCalibration()).map(s -> s.method().name()).findFirst().orElse(""));
+        if (sparkPartitions != null && spark == null) throw new SquishException("--spark-partitions applies only with --spark");
+        if (sparkPartitions != null && sparkPartitions < 1) throw new SquishException("--spark-partitions must be at least 1, got " + sparkPartitions);
+        if (activations != null && !List.of("auto", "heap", "disk").contains(activations))
+            throw new SquishException("--activations must be auto, heap or disk, got '" + activations + "'");
+        if (activations != null && spark != null)
+            throw new SquishException("--activations does not apply with --spark: the executors keep the activations (memory, then their disks)");
+        if (spark != null && !needData)
+            throw new SquishException("--spark distributes the calibration activations; " + stages.getFirst().method().name() + " uses no calibration data");
         String calText = cs.file() != null ? Common.readText(cs.file(), "--calibration") : null;
         String evalText = eval != null ? Common.readText(eval, "--eval") : null;
         long t0 = System.nanoTime();
@@ -100,7 +114,9 @@ final class CompressCommand implements Callable<Integer> {
         // Crash safety and bounded memory (docs/robustness.md): the output is assembled in a
         // temporary folder beside the target and renamed into place when complete, and each block
         // is written out and released as soon as it is compressed.
-        try (Model m = Model.load(model); ModelWriter.Output out = ModelWriter.Output.create(model, output, force)) {
+        // Spark first: an unreachable master is an input error before anything is loaded or written.
+        try (AutoCloseable sparkRun = spark == null ? null : SparkOption.open(spark, verbose.verbose);
+             Model m = Model.load(model); ModelWriter.Output out = ModelWriter.Output.create(model, output, force)) {
             paramsBefore = m.parameters();
             bytesBefore = m.bytes();
             tok = Common.tokenizer(model, m);
@@ -116,7 +132,8 @@ final class CompressCommand implements Callable<Integer> {
             for (var b : m.blocks) for (var e : b.linears.entrySet()) layerBytes.put(b.index + " " + e.getKey(), e.getValue().bytes());
             ModelWriter.copyConfig(model, out.dir());
             try (ModelWriter.Streaming w = new ModelWriter.Streaming(m, out.dir().resolve(SafeTensors.SQUISH_FILE), meta)) {
-                reports = new BlockPipeline(m, stages).tokenizer(t -> tok.encode(t, "tokenize finetune data")).run(windows, w::block);
+                reports = new BlockPipeline(m, stages).tokenizer(t -> tok.encode(t, "tokenize finetune data")).run(windows, w::block,
+                        spark == null ? localActivations() : SparkOption.source((dev.squish.spark.SparkRun) sparkRun, model, m, sparkPartitions));
                 w.finish();
             }
             paramsAfter = m.parameters();
@@ -128,6 +145,10 @@ final class CompressCommand implements Callable<Integer> {
             }
             written = out.commit();
             if (prof != null) profiled = prof.stop();
+        } catch (RuntimeException e) {
+            throw e;
+        } catch (Exception e) { // closing the Spark context
+            throw new IllegalStateException(e);
         } finally {
             if (prof != null && profiled == null) prof.close();
         }
@@ -172,6 +193,20 @@ final class CompressCommand implements Callable<Integer> {
             if (ppl != null) out.printf("perplexity %.4f%n", ppl.perplexity());
         }
         return 0;
+    }
+
+    /**
+     * The single-machine activations: on the heap, or spilled to a mapped temporary file when they
+     * would take more than a quarter of the maximum heap (the rest holds one block's weights in
+     * float32 and float64, its Hessians and the methods' work arrays) or when asked.
+     */
+    private Activations.Source localActivations() {
+        String mode = activations == null ? "auto" : activations;
+        return (m, s) -> {
+            long bytes = SpilledActivations.bytes(m, s.length, s[0].length);
+            boolean disk = mode.equals("disk") || (mode.equals("auto") && bytes > Runtime.getRuntime().maxMemory() / 4);
+            return disk ? SpilledActivations.embed(m, s, null) : HeapActivations.embed(m, s);
+        };
     }
 
     static void printTable(PrintWriter err, List<LayerReport> reports) {

@@ -1,10 +1,11 @@
 package dev.squish.methods;
 
+import dev.squish.calibration.Activations;
 import dev.squish.calibration.BlockContext;
+import dev.squish.calibration.HeapActivations;
 import dev.squish.calibration.LayerReport;
 import dev.squish.calibration.ModelContext;
 import dev.squish.model.Block;
-import dev.squish.model.LinearObserver;
 import dev.squish.model.Model;
 import dev.squish.model.NonFinite;
 import dev.squish.util.Profile;
@@ -59,24 +60,31 @@ public final class BlockPipeline {
      * one block however large the model (see {@code ModelWriter.Streaming}). Non-finite weights
      * and activations are refused with an error naming the tensor or block.
      */
-    public List<LayerReport> run(int[][] samples, Consumer<Block> blockDone) {
+    public List<LayerReport> run(int[][] samples, Consumer<Block> blockDone) { return run(samples, blockDone, null); }
+
+    /**
+     * As {@link #run(int[][], Consumer)}, with the calibration activations made by {@code source}
+     * once the plans ran (null: on the heap): a mapped temporary file when they would not fit, or a
+     * cluster's executors, which return each block's statistics as sums.
+     */
+    public List<LayerReport> run(int[][] samples, Consumer<Block> blockDone, Activations.Source source) {
         if (samples == null && stages.stream().anyMatch(s -> s.method().needsCalibration()))
             throw new IllegalArgumentException("calibration samples required");
-        if (stages.stream().noneMatch(s -> s.method() instanceof WholeModelMethod)) return runBlocks(stages, samples, blockDone);
+        if (stages.stream().noneMatch(s -> s.method() instanceof WholeModelMethod)) return runBlocks(stages, samples, blockDone, source);
         // With a whole-model stage (fine-tuning) the model stays whole until the end: each run of
         // block stages goes through every block, then the whole-model stage, and so on; the sink
         // gets the blocks once everything is done.
         List<Stage> run = new ArrayList<>();
         for (Stage s : stages) {
             if (s.method() instanceof WholeModelMethod w) {
-                if (!run.isEmpty()) runBlocks(run, samples, null);
+                if (!run.isEmpty()) runBlocks(run, samples, null, source);
                 run.clear();
                 NonFinite.checkGlobals(model);
                 Profile.Phase prev = Profile.enter(Profile.Phase.SOLVE);
                 try { w.apply(new ModelContext(model, s.layers(), samples, reports, tokenizer)); } finally { Profile.exit(prev); }
             } else run.add(s);
         }
-        if (!run.isEmpty()) runBlocks(run, samples, null);
+        if (!run.isEmpty()) runBlocks(run, samples, null, source);
         if (blockDone != null) {
             Profile.Phase prev = Profile.enter(Profile.Phase.WRITE);
             try { for (Block b : model.blocks) blockDone.accept(b); } finally { Profile.exit(prev); }
@@ -84,47 +92,35 @@ public final class BlockPipeline {
         return reports;
     }
 
-    private List<LayerReport> runBlocks(List<Stage> stages, int[][] samples, Consumer<Block> blockDone) {
+    private List<LayerReport> runBlocks(List<Stage> stages, int[][] samples, Consumer<Block> blockDone, Activations.Source source) {
         boolean needData = samples != null;
         NonFinite.checkGlobals(model);
         for (Stage s : stages) {
             Profile.Phase prev = Profile.enter(Profile.Phase.SOLVE);
             try { s.method().plan(new ModelContext(model, s.layers(), samples, reports, tokenizer)); } finally { Profile.exit(prev); }
         }
-        float[][] x = null;
-        int L = 0;
-        if (needData) {
-            L = samples[0].length;
-            x = new float[samples.length][];
-            for (int i = 0; i < samples.length; i++) x[i] = model.embed(samples[i], 0);
-        }
-        try (Progress p = Progress.start("compress", model.blocks.size())) {
-            for (Block b : model.blocks) {
-                NonFinite.checkBlock(model, b);
-                for (Stage s : stages) {
-                    p.message("block " + b.index + ": " + s.method().name());
-                    BlockContext ctx = new BlockContext(model, b, x, L, s.layers(), reports);
-                    Profile.Phase prev = Profile.enter(Profile.Phase.SOLVE);
-                    try { s.method().compressBlock(ctx); } finally { Profile.exit(prev); }
+        Activations x = null;
+        try {
+            if (needData) x = (source != null ? source : (Activations.Source) HeapActivations::embed).open(model, samples);
+            try (Progress p = Progress.start("compress", model.blocks.size())) {
+                for (Block b : model.blocks) {
+                    NonFinite.checkBlock(model, b);
+                    for (Stage s : stages) {
+                        p.message("block " + b.index + ": " + s.method().name());
+                        BlockContext ctx = new BlockContext(model, b, x, s.layers(), reports);
+                        Profile.Phase prev = Profile.enter(Profile.Phase.SOLVE);
+                        try { s.method().compressBlock(ctx); } finally { Profile.exit(prev); }
+                    }
+                    if (needData) x.advance(model, b);
+                    if (blockDone != null) {
+                        Profile.Phase prev = Profile.enter(Profile.Phase.WRITE);
+                        try { blockDone.accept(b); } finally { Profile.exit(prev); }
+                    }
+                    p.step();
                 }
-                if (needData) {
-                    Profile.Phase prev = Profile.enter(Profile.Phase.FORWARD);
-                    try {
-                        var cache = model.newCache(L);
-                        long flops = BlockContext.forwardFlops(model, b, L);
-                        for (int i = 0; i < x.length; i++) {
-                            x[i] = model.arch.forwardBlock(b, x[i], L, 0, cache, LinearObserver.NONE);
-                            Profile.addFlops(flops);
-                            NonFinite.checkActivations(model, b, x[i]);
-                        }
-                    } finally { Profile.exit(prev); }
-                }
-                if (blockDone != null) {
-                    Profile.Phase prev = Profile.enter(Profile.Phase.WRITE);
-                    try { blockDone.accept(b); } finally { Profile.exit(prev); }
-                }
-                p.step();
             }
+        } finally {
+            if (x != null) x.close();
         }
         for (Stage s : stages) {
             Profile.Phase prev = Profile.enter(Profile.Phase.SOLVE);

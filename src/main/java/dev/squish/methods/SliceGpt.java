@@ -124,7 +124,7 @@ public final class SliceGpt implements CompressionMethod {
         long t0 = System.nanoTime();
         if (b.index == 0) {
             HessianAccumulator acc = new HessianAccumulator(hidden);
-            for (float[] x : ctx.blockInputs()) acc.add(x, n);
+            ctx.forEachInput(x -> acc.add(x, n));
             basis = pca(acc);
             DMatrixRMaj q0 = columns(basis, dim);
             whole.replaceEmbedding(dense(CommonOps_DDRM.mult(matrix(m.embed), q0, null)));
@@ -149,7 +149,7 @@ public final class SliceGpt implements CompressionMethod {
         ctx.put(mlp.shortcut(), dense(qMid));
         HessianAccumulator out = new HessianAccumulator(hidden);
         KVCache cache = m.newCache(n);
-        for (float[] x : ctx.blockInputs()) out.add(m.arch.forwardBlock(b, x.clone(), n, 0, cache, LinearObserver.NONE), n);
+        ctx.forEachInput(x -> out.add(m.arch.forwardBlock(b, x.clone(), n, 0, cache, LinearObserver.NONE), n));
         DMatrixRMaj qOutFull = pca(out);
         boolean last = b.index == m.blocks.size() - 1;
         int outWidth = last ? hidden : dim; // the head is not sliced

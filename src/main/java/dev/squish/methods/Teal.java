@@ -171,8 +171,11 @@ public final class Teal implements CompressionMethod {
     private static float[][] blockOutputs(BlockContext ctx, int ns) {
         float[][] out = new float[ns][];
         var cache = ctx.model().newCache(ctx.seqLen());
-        for (int i = 0; i < ns; i++)
-            out[i] = ctx.model().arch.forwardBlock(ctx.block(), ctx.blockInputs()[i].clone(), ctx.seqLen(), 0, cache, LinearObserver.NONE).clone();
+        int[] i = {0};
+        ctx.forEachInput(x -> {
+            if (i[0] < ns) out[i[0]] = ctx.model().arch.forwardBlock(ctx.block(), x.clone(), ctx.seqLen(), 0, cache, LinearObserver.NONE).clone();
+            i[0]++;
+        });
         return out;
     }
 

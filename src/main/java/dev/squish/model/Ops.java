@@ -62,6 +62,55 @@ public final class Ops {
 
     public static float silu(float x) { return (float) (x / (1.0 + Math.exp(-x))); }
 
+    // exp for the vector loops, from +, *, fma and bit operations only. VectorOperators.EXP (and
+    // TANH) is not reproducible: C2's vector math stub and the Java fallback the interpreter and C1
+    // run differ in the last bit, so one block's activations changed with how warm the JIT was
+    // (the same calibration sample gave Hessians differing at 1e-9 between two passes in one run),
+    // and GPTQ's rounding then flipped weights between runs. Cody-Waite reduction x = n ln2 + r,
+    // |r| <= ln2/2, degree-7 Taylor polynomial (truncation below 5e-9 relative, under float's
+    // ulp), times 2^n built in the exponent bits. Inputs are clamped to [-87, 88] (exp(-87) =
+    // 1.6e-38; softmax and sigmoid need nothing smaller, and nothing overflows).
+    private static final float LOG2E = 1.44269504088896341f, LN2_HI = 0.693359375f, LN2_LO = -2.12194440e-4f;
+    private static final float ROUND = 12582912f; // 1.5 * 2^23: adding it rounds to an integer in the low mantissa bits
+
+    /** e^x lane by lane, the same bits in every JIT tier (see above). */
+    static FloatVector exp(FloatVector x) {
+        x = x.max(-87f).min(88f);
+        FloatVector t = x.fma(FloatVector.broadcast(x.species(), LOG2E), FloatVector.broadcast(x.species(), ROUND));
+        FloatVector n = t.sub(ROUND);
+        FloatVector r = n.fma(FloatVector.broadcast(x.species(), -LN2_HI), x);
+        r = n.fma(FloatVector.broadcast(x.species(), -LN2_LO), r);
+        FloatVector p = FloatVector.broadcast(x.species(), 1f / 5040f);
+        p = p.fma(r, FloatVector.broadcast(x.species(), 1f / 720f));
+        p = p.fma(r, FloatVector.broadcast(x.species(), 1f / 120f));
+        p = p.fma(r, FloatVector.broadcast(x.species(), 1f / 24f));
+        p = p.fma(r, FloatVector.broadcast(x.species(), 1f / 6f));
+        p = p.fma(r, FloatVector.broadcast(x.species(), 0.5f));
+        p = p.fma(r, FloatVector.broadcast(x.species(), 1f));
+        p = p.fma(r, FloatVector.broadcast(x.species(), 1f));
+        // n sits in the low mantissa bits of t (offset by the bits of ROUND): 2^n = (n + 127) << 23
+        FloatVector pow2 = t.reinterpretAsInts().sub(0x4B400000 - 127).lanewise(VectorOperators.LSHL, 23).reinterpretAsFloats();
+        return p.mul(pow2);
+    }
+
+    /** The scalar twin of {@link #exp(FloatVector)} (same operations, same bits), for loop tails. */
+    static float exp(float x) {
+        x = Math.min(Math.max(x, -87f), 88f);
+        float t = Math.fma(x, LOG2E, ROUND);
+        float n = t - ROUND;
+        float r = Math.fma(n, -LN2_HI, x);
+        r = Math.fma(n, -LN2_LO, r);
+        float p = 1f / 5040f;
+        p = Math.fma(p, r, 1f / 720f);
+        p = Math.fma(p, r, 1f / 120f);
+        p = Math.fma(p, r, 1f / 24f);
+        p = Math.fma(p, r, 1f / 6f);
+        p = Math.fma(p, r, 0.5f);
+        p = Math.fma(p, r, 1f);
+        p = Math.fma(p, r, 1f);
+        return p * Float.intBitsToFloat((Float.floatToRawIntBits(t) - (0x4B400000 - 127)) << 23);
+    }
+
     /**
      * Scales v[0..len) by {@code scale} and replaces it with exp(v - max); returns 1 / sum, so
      * v[i] * result is the softmax. Vectorized: exp is where attention spends its time.
@@ -79,12 +128,12 @@ public final class Ops {
         FloatVector acc = FloatVector.zero(S);
         i = 0;
         for (; i < bound; i += S.length()) {
-            FloatVector e = FloatVector.fromArray(S, v, i).sub(max).lanewise(VectorOperators.EXP);
+            FloatVector e = exp(FloatVector.fromArray(S, v, i).sub(max));
             e.intoArray(v, i);
             acc = acc.add(e);
         }
         double sum = acc.reduceLanes(VectorOperators.ADD);
-        for (; i < len; i++) { float e = (float) Math.exp(v[i] - max); v[i] = e; sum += e; }
+        for (; i < len; i++) { float e = exp(v[i] - max); v[i] = e; sum += e; }
         return (float) (1.0 / sum);
     }
 
@@ -93,7 +142,7 @@ public final class Ops {
         int bound = S.loopBound(len), i = 0;
         for (; i < bound; i += S.length()) {
             FloatVector x = FloatVector.fromArray(S, g, i);
-            FloatVector sig = x.neg().lanewise(VectorOperators.EXP).add(1f);
+            FloatVector sig = exp(x.neg()).add(1f);
             x.div(sig).mul(FloatVector.fromArray(S, u, i)).intoArray(g, i);
         }
         for (; i < len; i++) g[i] = silu(g[i]) * u[i];
@@ -105,7 +154,9 @@ public final class Ops {
         int bound = S.loopBound(len), i = 0;
         for (; i < bound; i += S.length()) {
             FloatVector x = FloatVector.fromArray(S, a, i);
-            FloatVector inner = x.mul(x).mul(x).mul(0.044715f).add(x).mul(c).lanewise(VectorOperators.TANH);
+            // tanh(y) = 1 - 2 / (e^(2y) + 1), through the reproducible exp
+            FloatVector y2 = x.mul(x).mul(x).mul(0.044715f).add(x).mul(2 * c);
+            FloatVector inner = FloatVector.broadcast(S, 1f).sub(FloatVector.broadcast(S, 2f).div(exp(y2).add(1f)));
             x.mul(0.5f).mul(inner.add(1f)).intoArray(a, i);
         }
         for (; i < len; i++) a[i] = geluTanh(a[i]);

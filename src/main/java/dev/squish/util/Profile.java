@@ -53,6 +53,8 @@ public final class Profile implements AutoCloseable {
     private long since, flopsSince, cpuSince;
     private volatile long peakHeap;
     private final Thread sampler;
+    /** The thread that started the profile: only it switches phases (see {@link #enter}). */
+    private final Thread owner = Thread.currentThread();
     private volatile boolean running = true;
 
     private Profile() {
@@ -79,10 +81,15 @@ public final class Profile implements AutoCloseable {
         return p;
     }
 
-    /** Switches to phase p; returns the phase left (pass it to {@link #exit}), or null when not profiling. */
+    /**
+     * Switches to phase p; returns the phase left (pass it to {@link #exit}), or null when not
+     * profiling or when called from another thread than the one that started the profile: a Spark
+     * executor running in the driver's JVM ({@code local[N]}) runs the same block code on its own
+     * threads, and its phase marks would otherwise interleave with the driver's.
+     */
     public static Phase enter(Phase p) {
         Profile a = active;
-        return a == null ? null : a.switchTo(p);
+        return a == null || Thread.currentThread() != a.owner ? null : a.switchTo(p);
     }
 
     /** Returns to the phase {@link #enter} left. */

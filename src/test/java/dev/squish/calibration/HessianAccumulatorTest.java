@@ -2,7 +2,7 @@ package dev.squish.calibration;
 
 import org.junit.jupiter.api.Test;
 
-import java.util.Random;
+import java.util.*;
 
 import static org.junit.jupiter.api.Assertions.*;
 
@@ -90,5 +90,40 @@ class HessianAccumulatorTest {
         // the same sums in another order: equal to float64 rounding (entries are O(1), sums of 1300 terms)
         for (int i = 0; i < a.length; i++) assertEquals(a[i], b[i], 1e-13 * (1 + Math.abs(a[i])), "entry " + i);
         assertThrows(IllegalArgumentException.class, () -> p1.merge(new HessianAccumulator(cols + 1)));
+    }
+
+    /**
+     * Sample by sample (one add call each, as the pipeline adds them), partial accumulators over
+     * any split of the samples, merged in any order, give the one-pass Hessian and column norms bit
+     * for bit: what makes compress --spark give the single-machine weights.
+     */
+    @Test
+    void samplePartitionsMergeBitForBitInAnyOrder() {
+        Random rnd = new Random(5);
+        int cols = 41, L = 70, samples = 9;
+        float[][] x = new float[samples][L * cols];
+        for (float[] s : x) for (int i = 0; i < s.length; i++) s[i] = (float) (rnd.nextGaussian() * Math.exp(3 * rnd.nextGaussian()));
+        HessianAccumulator one = new HessianAccumulator(cols);
+        for (float[] s : x) one.add(s, L);
+        int[][] splits = {{0, 4, 9}, {0, 1, 2, 9}, {0, 3, 6, 9}, {0, 8, 9}};
+        for (int[] sp : splits) {
+            List<HessianAccumulator> parts = new ArrayList<>();
+            for (int p = 0; p + 1 < sp.length; p++) {
+                HessianAccumulator a = new HessianAccumulator(cols);
+                for (int i = sp[p]; i < sp[p + 1]; i++) a.add(x[i], L);
+                // through the sums a worker sends
+                double[][] packed = a.packedSums();
+                parts.add(HessianAccumulator.ofPackedSums(cols, packed[0], packed[1], a.tokens()));
+            }
+            for (boolean reversed : new boolean[]{false, true}) {
+                List<HessianAccumulator> order = new ArrayList<>(parts);
+                if (reversed) Collections.reverse(order);
+                HessianAccumulator m = new HessianAccumulator(cols);
+                for (HessianAccumulator a : order) m.merge(a);
+                assertEquals(one.tokens(), m.tokens());
+                assertArrayEquals(one.hessian(), m.hessian(), Arrays.toString(sp) + (reversed ? " reversed" : ""));
+                assertArrayEquals(one.columnNormsSquared(), m.columnNormsSquared());
+            }
+        }
     }
 }
