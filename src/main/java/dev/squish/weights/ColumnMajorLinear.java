@@ -125,12 +125,12 @@ public final class ColumnMajorLinear implements Linear {
 
     private static int roundUp(int v, int m) { return (v + m - 1) / m * m; }
 
-    /** Rows per register tile of the prefill kernel: 4 vectors (64 rows with AVX-512), as Kernels.matmulByRows. */
+    /** Rows per register tile of the prefill kernel: 4 vectors (64 rows with AVX-512). */
     static final int RT = 4 * L;
 
     /**
-     * Prefill: the layout is already what {@code Kernels.matmulByRows} transposes its row tiles
-     * into ([column][row]), so the same outer-product micro-kernel runs on the mapped weights
+     * Prefill: the layout is already [column][row], the form an outer-product micro-kernel with
+     * row vectors and broadcast tokens needs, so it runs on the mapped weights
      * directly: tiles of RT rows, chunks of {@link #KC} columns (64 KiB with AVX-512, in L2 while
      * every token group passes), 4 tokens x 4 row vectors = 16 accumulators. Zeros are not skipped
      * here (four tokens rarely share one); TEAL's gain is in decode. Rows past the last whole tile
