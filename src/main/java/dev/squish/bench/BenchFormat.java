@@ -40,7 +40,13 @@ public enum BenchFormat {
      * factorized by SVD; larger ones get random factors of the same shapes (an SVD of every matrix
      * of a 1B model takes far longer than the benchmark, and speed does not depend on the values).
      */
-    LOWRANK_50("lowrank-0.5", "low-rank A(rows x k) B(k x cols), half the parameters");
+    LOWRANK_50("lowrank-0.5", "low-rank A(rows x k) B(k x cols), half the parameters"),
+    /**
+     * A model folder as compressed: its own formats and run-time sparsity (TEAL thresholds, CATS,
+     * MoE-ified MLPs), which no conversion from dense weights can reproduce. Only on request
+     * ({@code --formats dense-f32,stored}), and only for a folder.
+     */
+    STORED("stored", "the folder's own formats and run-time sparsity, as compressed (folders only, on request)");
 
     /** Entries up to which low-rank factors come from an SVD of the weights. */
     public static final long SVD_LIMIT = 1L << 18;
@@ -53,6 +59,13 @@ public enum BenchFormat {
     public static BenchFormat parse(String id) {
         for (BenchFormat f : values()) if (f.id.equalsIgnoreCase(id.strip())) return f;
         throw new SquishException("unknown format '" + id + "' (known: " + String.join(", ", ids()) + ")");
+    }
+
+    /** What {@code bench} measures when no {@code --formats} is given: every format made from dense weights. */
+    public static List<BenchFormat> defaults() {
+        List<BenchFormat> out = new ArrayList<>(Arrays.asList(values()));
+        out.remove(STORED);
+        return out;
     }
 
     public static List<String> ids() {
@@ -77,6 +90,7 @@ public enum BenchFormat {
             case INT4 -> QuantizedLinear.quantizeRtn(w, rows, cols, 4, 128, false);
             case SPARSE_50_INT4 -> SparseQuantizedLinear.quantizeRtn(prune(w, 0.5), rows, cols, 4, 128, false);
             case LOWRANK_50 -> lowRank(w, rows, cols, seed);
+            case STORED -> throw new IllegalStateException("stored weights are not made from dense ones");
         };
     }
 

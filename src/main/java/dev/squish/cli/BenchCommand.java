@@ -36,7 +36,7 @@ final class BenchCommand implements Callable<Integer> {
     }
 
     @ArgGroup(exclusive = true, multiplicity = "1") Source source;
-    @Option(names = "--formats", split = ",", paramLabel = "LIST", description = "Formats to measure (default: all): dense-f32, dense-bf16, sparse-50, sparse-70, 2:4, int8-g128, int4-g128, sparse-50-int4, lowrank-0.5.") List<String> formats;
+    @Option(names = "--formats", split = ",", paramLabel = "LIST", description = "Formats to measure (default: all): dense-f32, dense-bf16, sparse-50, sparse-70, 2:4, int8-g128, int4-g128, sparse-50-int4, lowrank-0.5; and, for a folder, on request only: stored (its own formats and run-time activation sparsity, as compressed).") List<String> formats;
     @Option(names = "--tokens", paramLabel = "N", description = "Decode steps per run (default 16; 4 with --quick).") Integer tokens;
     @Option(names = "--prefill", paramLabel = "N", description = "Prompt length for prefill (default 128; 16 with --quick).") Integer prefill;
     @Option(names = "--reps", paramLabel = "N", description = "Timed runs per measurement, median reported (default 3; 1 with --quick).") Integer reps;
@@ -49,7 +49,7 @@ final class BenchCommand implements Callable<Integer> {
 
     @Override public Integer call() throws Exception {
         List<BenchFormat> fs = new ArrayList<>();
-        if (formats == null || formats.isEmpty()) fs.addAll(List.of(BenchFormat.values()));
+        if (formats == null || formats.isEmpty()) fs.addAll(BenchFormat.defaults());
         else for (String f : formats) { BenchFormat b = BenchFormat.parse(f); if (!fs.contains(b)) fs.add(b); }
         if (!fs.contains(BenchFormat.DENSE_F32)) fs.addFirst(BenchFormat.DENSE_F32);   // the baseline of every speedup
         else { fs.remove(BenchFormat.DENSE_F32); fs.addFirst(BenchFormat.DENSE_F32); }

@@ -49,5 +49,15 @@ class ActivationSparsityCliTest {
         CliTest.Run g = CliTest.run("generate", out.toString(), "--prompt", "In the beginning", "--max-tokens", "6");
         assertEquals(0, g.code(), g.err());
         assertTrue(g.out().startsWith("In the beginning"), g.out());
+        CliTest.Run b = CliTest.run("bench", out.toString(), "--formats", "stored", "--quick", "--no-peer", "--json");
+        assertEquals(0, b.code(), b.err());
+        var rows = new com.fasterxml.jackson.databind.ObjectMapper().readTree(b.out()).get("rows");
+        assertEquals("dense-f32", rows.get(0).get("format").asText());
+        assertEquals("stored", rows.get(1).get("format").asText());
+        assertTrue(rows.get(1).get("decode_tokens_per_s").asDouble() > 0);
+    }
+
+    @Test void storedFormatsNeedAFolder() {
+        CliTest.assertInputError(CliTest.run("bench", "--synthetic", "tiny", "--formats", "stored", "--quick", "--no-peer"), "--formats stored");
     }
 }

@@ -32,7 +32,7 @@ class BenchCommandTest {
             assertTrue(row.get("prefill_tokens_per_s").asDouble() > 0, row.toString());
             assertTrue(row.get("percent_of_bound").asDouble() > 0, row.toString());
         }
-        assertEquals(BenchFormat.ids(), squish);
+        assertEquals(BenchFormat.defaults().stream().map(f -> f.id).toList(), squish);
         JsonNode dense = j.get("rows").get(0);
         assertEquals(1.0, dense.get("speedup").asDouble(), 1e-12);
         // the dense row reads every linear and the head in float32: 4 bytes per parameter of tiny's shapes
