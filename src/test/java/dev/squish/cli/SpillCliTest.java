@@ -16,7 +16,7 @@ class SpillCliTest {
     @TempDir Path tmp;
 
     private static String[] args(Path out, String... extra) {
-        List<String> a = new ArrayList<>(List.of("compress", Fixtures.LLAMA.toString(), "-o", out.toString(), "--method", "gptq", "--bits", "4",
+        List<String> a = new ArrayList<>(List.of("compress", Fixtures.LLAMA.toString(), "-o", out.toString(), "--method", "wanda", "--sparsity", "0.5",
                 "--calibration", Fixtures.TRAIN.toString(), "--samples", "5", "--seq-len", "32", "--sampling", "sequential", "--json"));
         a.addAll(List.of(extra));
         return a.toArray(String[]::new);
