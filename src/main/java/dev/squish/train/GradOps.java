@@ -309,11 +309,7 @@ public final class GradOps {
         for (int t = 0; t < n; t++) {
             int o = t * vocab;
             if (targets[t] < 0) { java.util.Arrays.fill(dlogits, o, o + vocab, 0); continue; }
-            double max = Double.NEGATIVE_INFINITY;
-            for (int i = 0; i < vocab; i++) max = Math.max(max, logits[o + i]);
-            double sum = 0;
-            for (int i = 0; i < vocab; i++) sum += Math.exp(logits[o + i] - max);
-            double lse = max + Math.log(sum);
+            double lse = logSumExp(logits, o, vocab);
             total += lse - logits[o + targets[t]];
             for (int i = 0; i < vocab; i++) dlogits[o + i] = Math.exp(logits[o + i] - lse) / counted;
             dlogits[o + targets[t]] -= 1.0 / counted;
@@ -332,11 +328,7 @@ public final class GradOps {
         double[] ps = new double[vocab], pt = new double[vocab];
         for (int t = 0; t < n; t++) {
             int o = t * vocab;
-            double lseS = logSumExp(logits, o, vocab), maxT = Double.NEGATIVE_INFINITY;
-            for (int i = 0; i < vocab; i++) maxT = Math.max(maxT, teacher[o + i]);
-            double sumT = 0;
-            for (int i = 0; i < vocab; i++) sumT += Math.exp(teacher[o + i] - maxT);
-            double lseT = maxT + Math.log(sumT);
+            double lseS = logSumExp(logits, o, vocab), lseT = logSumExp(teacher, o, vocab);
             for (int i = 0; i < vocab; i++) {
                 double logPt = teacher[o + i] - lseT, logPs = logits[o + i] - lseS;
                 pt[i] = Math.exp(logPt);
@@ -348,6 +340,7 @@ public final class GradOps {
         return kl;
     }
 
+    /** log(sum_i exp(a[o + i])) over len entries, shifted by their maximum (cross-entropy and distillation). */
     private static double logSumExp(double[] a, int o, int len) {
         double max = Double.NEGATIVE_INFINITY;
         for (int i = 0; i < len; i++) max = Math.max(max, a[o + i]);
