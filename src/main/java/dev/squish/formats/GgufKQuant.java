@@ -56,6 +56,15 @@ public final class GgufKQuant {
 
     /** make_qx_quants with qw == NULL: L[lOff..] gets values in 0..2*nmax-1; returns the scale. */
     static float makeQxQuants(int n, int nmax, float[] x, int xOff, byte[] L, int lOff, int rmseType) {
+        return makeQxQuants(n, nmax, x, xOff, L, lOff, rmseType, null, 0);
+    }
+
+    /**
+     * make_qx_quants: L[lOff..] gets values in 0..2*nmax-1; returns the scale. With {@code qw}
+     * (the importance-weighted quantizers) the search weights are qw[qwOff + i] instead of the
+     * rmse_type's function of x.
+     */
+    static float makeQxQuants(int n, int nmax, float[] x, int xOff, byte[] L, int lOff, int rmseType, float[] qw, int qwOff) {
         float max = 0, amax = 0;
         for (int i = 0; i < n; ++i) {
             float ax = Math.abs(x[xOff + i]);
@@ -81,7 +90,7 @@ public final class GgufKQuant {
             int l = nearestInt(iscale * xi);
             l = Math.max(-nmax, Math.min(nmax - 1, l));
             L[lOff + i] = (byte) (l + nmax);
-            float w = weight(rmseType, xi);
+            float w = qw != null ? qw[qwOff + i] : weight(rmseType, xi);
             sumlx += w * xi * l;
             suml2 += w * l * l;
         }
@@ -96,7 +105,7 @@ public final class GgufKQuant {
                 float xi = x[xOff + i];
                 int l = nearestInt(iscale * xi);
                 l = Math.max(-nmax, Math.min(nmax - 1, l));
-                float w = weight(rmseType, xi);
+                float w = qw != null ? qw[qwOff + i] : weight(rmseType, xi);
                 sumlx += w * xi * l;
                 suml2 += w * l * l;
             }
