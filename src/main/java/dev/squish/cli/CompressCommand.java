@@ -134,6 +134,8 @@ final class CompressCommand implements Callable<Integer> {
             try (ModelWriter.Streaming w = new ModelWriter.Streaming(m, out.dir().resolve(SafeTensors.SQUISH_FILE), meta)) {
                 reports = new BlockPipeline(m, stages).tokenizer(t -> tok.encode(t, "tokenize finetune data")).run(windows, w::block,
                         spark == null ? localActivations() : SparkOption.source((dev.squish.spark.SparkRun) sparkRun, model, m, sparkPartitions));
+                // again after the run: a whole-model plan may have decided more (OWL's per-block N, the blocks dropped)
+                meta.put("squish.recipe", String.join(" then ", stages.stream().map(s -> s.method().describe()).toList()));
                 w.finish();
             }
             paramsAfter = m.parameters();

@@ -23,7 +23,7 @@ public final class Magnitude extends Pruner {
     @Override public MethodDescriptor<?> descriptor() { return DESCRIPTOR; }
 
     @Override protected float[] prune(dev.squish.calibration.BlockContext ctx, String linear, float[] w, int rows, int cols) {
-        return prune(w, rows, cols, sparsityOf(ctx, linear), n, m);
+        return prune(w, rows, cols, sparsityOf(ctx, linear), nOf(ctx), m);
     }
 
     /** Returns a pruned copy of w (rows x cols, row-major); n = m = 0 for unstructured. */

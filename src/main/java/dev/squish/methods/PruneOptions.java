@@ -32,7 +32,7 @@ public record PruneOptions(double sparsity, NM pattern, Owl owl) implements Meth
     static final List<OptionSpec> OPTIONS = List.of(
             OptionSpec.number("sparsity", "Fraction of weights pruned, in [0, 1) (implied by an N:M --pattern)."),
             OptionSpec.text("pattern", "unstructured (default) or N:M, e.g. 2:4: keep N of every M consecutive input weights."),
-            OptionSpec.text("allocation", "uniform (default) or owl: per-layer sparsities by outlier ratio (OWL), same overall sparsity."),
+            OptionSpec.text("allocation", "uniform (default) or owl: per-layer sparsities by outlier ratio (OWL), same overall sparsity; with N:M, a per-layer N of the same M."),
             OptionSpec.number("owl_m", "OWL: a score is an outlier above this many times its layer's mean (default 5)."),
             OptionSpec.number("owl_lambda", "OWL: layer sparsities range over about sparsity +- lambda (default 0.08)."));
 
@@ -40,9 +40,7 @@ public record PruneOptions(double sparsity, NM pattern, Owl owl) implements Meth
         if (owl != null) {
             OWL_M.check("owl_m", owl.m());
             OWL_LAMBDA.check("owl_lambda", owl.lambda());
-            if (pattern != null)
-                throw new OptionException("{allocation} owl gives each layer its own unstructured sparsity; {pattern} " + pattern
-                        + " keeps a fixed " + pattern.n() + " of every " + pattern.m() + " weights in every layer and cannot hold it");
+            // With an N:M pattern OWL gives each block its own N (M fixed; Pruner.plan, Owl.layerN).
         }
         if (pattern == null) SPARSITY.check("sparsity", sparsity);
         else if (sparsity != pattern.sparsity()) {

@@ -38,7 +38,9 @@ public abstract class Pruner implements CompressionMethod {
     public String patternName() { return m == 0 ? "unstructured" : n + ":" + m; }
 
     @Override public String describe() {
-        return name() + " " + (m == 0 ? String.format("%.0f%% unstructured", 100 * sparsity) : patternName())
+        return name() + " " + (m == 0 ? String.format("%.0f%% unstructured", 100 * sparsity)
+                : blockN != null ? "N:" + m + " per block (N " + blockN.values() + ", mean density " + String.format(java.util.Locale.ROOT, "%.4f", meanDensity()) + ")"
+                : patternName())
                 + (options.owl() == null ? "" : String.format(java.util.Locale.ROOT, ", OWL allocation (M %s, lambda %s)",
                 OptionReader.fmt(options.owl().m()), OptionReader.fmt(options.owl().lambda())));
     }
@@ -49,6 +51,11 @@ public abstract class Pruner implements CompressionMethod {
     private double[] outlierRatios, layerSparsities;
 
     public double[] outlierRatios() { return outlierRatios; }
+
+    /** With OWL on N:M: the parameter-weighted mean density of the per-block patterns. */
+    private double meanDensity;
+
+    public double meanDensity() { return meanDensity; }
 
     public double[] layerSparsities() { return layerSparsities; }
 
@@ -73,6 +80,7 @@ public abstract class Pruner implements CompressionMethod {
                 sizes[l][k] = (long) li.rows() * li.cols();
                 params[l] += sizes[l][k];
             }
+        if (m > 0) { planNm(model, params); return; }
         layerSparsities = dev.squish.methods.prune.Owl.layerSparsities(outlierRatios, params, sparsity, options.owl().lambda());
         long[][] counts = dev.squish.methods.prune.Owl.counts(layerSparsities, sizes, sparsity);
         allocated = new java.util.HashMap<>();
@@ -83,8 +91,48 @@ public abstract class Pruner implements CompressionMethod {
         }
     }
 
+    /** With OWL on an N:M pattern: each block's N (keep N of every m), by block index. */
+    private java.util.Map<Integer, Integer> blockN;
+
+    /** Each block's N with OWL on an N:M pattern, in block order; null otherwise. */
+    public int[] layerN() {
+        if (blockN == null) return null;
+        return blockN.values().stream().mapToInt(Integer::intValue).toArray();
+    }
+
+    /**
+     * OWL's N:M variant ({@link dev.squish.methods.prune.Owl#layerN}): every block keeps M and gets its
+     * own N. A block whose N rounds to 0 (would prune everything) or to M (would prune nothing, and
+     * the reference's topk fails) is refused: it is the spread, not the data, that is too wide.
+     */
+    private void planNm(dev.squish.model.Model model, long[] params) {
+        double lambda = options.owl().lambda();
+        int[] ns = dev.squish.methods.prune.Owl.layerN(outlierRatios, params, n, m, lambda);
+        blockN = new java.util.LinkedHashMap<>();
+        layerSparsities = new double[ns.length];
+        for (int l = 0; l < ns.length; l++) {
+            if (ns[l] < 1 || ns[l] >= m)
+                throw new SquishException("--owl-lambda " + OptionReader.fmt(lambda) + " with --pattern " + n + ":" + m
+                        + " gives block " + model.blocks.get(l).index + " N = " + ns[l] + " (outlier ratio "
+                        + String.format(java.util.Locale.ROOT, "%.4f%%", 100 * outlierRatios[l]) + "), outside 1.." + (m - 1)
+                        + "; per-layer N:M needs every block to keep between 1 and " + (m - 1) + " of every " + m
+                        + ": lower --owl-lambda or choose an N further from 0 and " + m);
+            blockN.put(model.blocks.get(l).index, ns[l]);
+            layerSparsities[l] = 1 - (double) ns[l] / m;
+        }
+        meanDensity = dev.squish.methods.prune.Owl.meanDensity(ns, params, m);
+    }
+
+    /** N of the N:M pattern for the context's block: its OWL N, else the pattern's; 0 for unstructured. */
+    protected int nOf(BlockContext ctx) {
+        if (blockN == null) return n;
+        Integer v = blockN.get(ctx.block().index);
+        return v == null ? n : v;
+    }
+
     /** The sparsity this linear of the context's block is pruned to (the target, or its OWL share). */
     protected double sparsityOf(BlockContext ctx, String linear) {
+        if (blockN != null) return 1 - (double) nOf(ctx) / m;
         if (allocated == null) return sparsity;
         Double s = allocated.getOrDefault(ctx.block().index, java.util.Map.of()).get(linear);
         return s == null ? sparsity : s;
@@ -102,7 +150,7 @@ public abstract class Pruner implements CompressionMethod {
                 throw new SquishException("--pattern " + patternName() + ": " + ctx.model().arch.blockPrefix(ctx.block().index) + name
                         + " has " + l.cols() + " input columns, not a multiple of " + m);
             float[] p = prune(ctx, name, w, l.rows(), l.cols());
-            Linear c = Compact.pruned(p, l.rows(), l.cols(), n, m);
+            Linear c = Compact.pruned(p, l.rows(), l.cols(), nOf(ctx), m);
             if (ctx.samples() > 0) ctx.stats(); // for the reconstruction error in the report
             ctx.replace(name(), name, c, w, (System.nanoTime() - t0) / 1e9);
         }

@@ -40,7 +40,7 @@ public final class SparseGpt extends Pruner {
     @Override public MethodDescriptor<?> descriptor() { return DESCRIPTOR; }
 
     @Override protected float[] prune(dev.squish.calibration.BlockContext ctx, String linear, float[] w, int rows, int cols) {
-        return prune(w, rows, cols, ctx.stats(linear).hessian.hessian(), sparsityOf(ctx, linear), n, m,
+        return prune(w, rows, cols, ctx.stats(linear).hessian.hessian(), sparsityOf(ctx, linear), nOf(ctx), m,
                 ObsEngine.DEFAULT_BLOCK_SIZE, ObsEngine.DEFAULT_PERCDAMP, false,
                 ctx.model().arch.blockPrefix(ctx.block().index) + linear);
     }

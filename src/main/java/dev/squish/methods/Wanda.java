@@ -32,7 +32,7 @@ public final class Wanda extends Pruner {
     @Override public MethodDescriptor<?> descriptor() { return DESCRIPTOR; }
 
     @Override protected float[] prune(dev.squish.calibration.BlockContext ctx, String linear, float[] w, int rows, int cols) {
-        return prune(w, rows, cols, ctx.stats(linear).hessian.columnNormsSquared(), sparsityOf(ctx, linear), n, m);
+        return prune(w, rows, cols, ctx.stats(linear).hessian.columnNormsSquared(), sparsityOf(ctx, linear), nOf(ctx), m);
     }
 
     /** Returns a pruned copy of w (rows x cols); colNormSq has cols entries; n = m = 0 for unstructured. */

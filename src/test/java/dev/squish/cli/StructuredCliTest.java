@@ -81,17 +81,65 @@ class StructuredCliTest {
         for (JsonNode l : new ObjectMapper().readTree(d.out()).get("layers")) assertEquals(0.5, l.get("sparsity").asDouble(), 1e-9);
     }
 
+    @Test void owlOnNmGivesEachBlockItsOwnNThatLoadsBackAndRuns(@TempDir Path dir) throws Exception {
+        Path out = dir.resolve("owlnm");
+        CliTest.Run r = compress(out, with(CAL, "--method", "wanda", "--pattern", "4:8", "--allocation", "owl", "--owl-lambda", "0.125", "--json"));
+        assertEquals(0, r.code(), r.err());
+        java.util.Map<Integer, Integer> nOfBlock = new java.util.TreeMap<>();
+        for (JsonNode l : new ObjectMapper().readTree(r.out()).get("layers")) {
+            String[] f = l.get("format").asText().split(":");
+            assertEquals("8", f[1], l.toString());
+            Integer prev = nOfBlock.put(l.get("block").asInt(), Integer.parseInt(f[0]));
+            assertTrue(prev == null || prev == Integer.parseInt(f[0]), "one N per block: " + l);
+        }
+        assertTrue(new java.util.HashSet<>(nOfBlock.values()).size() > 1, "blocks differ: " + nOfBlock);
+        long kept = 0, total = 0;
+        try (dev.squish.model.Model m = dev.squish.model.Model.load(out)) {
+            for (var b : m.blocks)
+                for (var e : b.linears.entrySet()) {
+                    var lin = e.getValue();
+                    int n = nOfBlock.get(b.index);
+                    assertInstanceOf(dev.squish.weights.NMSparseLinear.class, lin, e.getKey());
+                    assertEquals(n, ((dev.squish.weights.NMSparseLinear) lin).n());
+                    assertEquals(1 - n / 8.0, sparsity(lin), 1e-12, "block " + b.index + " " + e.getKey());
+                    float[] w = lin.toDense();
+                    for (int row = 0; row < lin.rows(); row++)
+                        for (int g = 0; g < lin.cols(); g += 8) {
+                            int nz = 0;
+                            for (int j = 0; j < 8; j++) if (w[row * lin.cols() + g + j] != 0) nz++;
+                            assertTrue(nz <= n, "block " + b.index + " " + e.getKey() + " row " + row + " keeps " + nz + " > " + n);
+                        }
+                    kept += (long) n * lin.rows() * lin.cols() / 8;
+                    total += (long) lin.rows() * lin.cols();
+                }
+        }
+        assertTrue(kept > 0 && kept < total);
+        Path text = dir.resolve("text.txt");
+        Files.writeString(text, Files.readString(Fixtures.TEST).substring(0, 1500));
+        CliTest.Run e = CliTest.run("eval", out.toString(), "--data", text.toString());
+        assertEquals(0, e.code(), e.err());
+        assertTrue(e.out().contains("perplexity"), e.out());
+    }
+
+    static double sparsity(dev.squish.weights.Linear l) {
+        long zeros = 0;
+        for (float v : l.toDense()) if (v == 0) zeros++;
+        return (double) zeros / ((long) l.rows() * l.cols());
+    }
+
     @Test void badInputIsOneErrorLineAndNothingWritten(@TempDir Path dir) {
         String[][] cases = {
                 {"--method", "flap", "--remove", "1.2"},
                 {"--method", "l2-structured", "--remove", "-0.1"},
                 {"--method", "drop-layers", "--layers", "6"},
-                {"--method", "wanda", "--pattern", "2:4", "--allocation", "owl"},
+                {"--method", "wanda", "--pattern", "1:4", "--allocation", "owl", "--owl-lambda", "0.3"},
+                {"--method", "sparsegpt", "--pattern", "3:4", "--allocation", "owl", "--owl-lambda", "0.3"},
                 {"--method", "wanda", "--sparsity", "0.5", "--owl-m", "3"},
                 {"--method", "dsnot", "--sparsity", "0.5", "--base", "magnitude"},
                 {"--method", "l2-structured", "--remove", "0.999"},
         };
-        String[] expect = {"--remove", "--remove", "--layers 6", "--pattern", "--owl-m", "--base", "--remove"};
+        String[] expect = {"--remove", "--remove", "--layers 6", "--owl-lambda 0.3 with --pattern 1:4", "--owl-lambda 0.3 with --pattern 3:4",
+                "--owl-m", "--base", "--remove"};
         for (int i = 0; i < cases.length; i++) {
             Path out = dir.resolve("bad" + i);
             CliTest.Run r = compress(out, with(CAL, cases[i]));

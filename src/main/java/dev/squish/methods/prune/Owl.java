@@ -88,6 +88,41 @@ public final class Owl {
     }
 
     /**
+     * Per-block N for an N:M pattern (keep N of every M), the reference's N:M variant
+     * ({@code prune_wanda_outlier_structure}): M stays fixed and block l keeps
+     * N_l = n + round(r_l - mean r), r_l = (D_l - min D) / (max D - min D) * Lamda, rounded half to
+     * even as {@code np.round}. The reference's Lamda counts weights of a group (its README runs 5:8
+     * with Lamda 2); here Lamda = 2 lambda M, so that lambda keeps the meaning it has for unstructured
+     * sparsity (block densities spread over about n/M +- lambda): Lamda 2 at M = 8 is lambda 0.125.
+     * The mean is weighted by {@code params} (the reference's plain mean for equal blocks). As in the
+     * reference, nothing corrects the rounding: the offsets need not sum to zero, so the
+     * parameter-weighted mean density can differ from n/M by a fraction of 1/M
+     * ({@link #meanDensity}). N_l may fall outside 1..M-1; the caller refuses that. Equal ratios
+     * give n everywhere (the reference would divide by zero).
+     */
+    public static int[] layerN(double[] ratios, long[] params, int n, int m, double lambda) {
+        int len = ratios.length;
+        double min = Double.POSITIVE_INFINITY, max = Double.NEGATIVE_INFINITY;
+        for (double r : ratios) { min = Math.min(min, r); max = Math.max(max, r); }
+        double spread = 2 * lambda * m;
+        double[] r = new double[len];
+        if (max > min) for (int i = 0; i < len; i++) r[i] = (ratios[i] - min) / (max - min) * spread;
+        double wsum = 0, total = 0;
+        for (int i = 0; i < len; i++) { wsum += r[i] * params[i]; total += params[i]; }
+        double mean = wsum / total;
+        int[] out = new int[len];
+        for (int i = 0; i < len; i++) out[i] = n + (int) Math.rint(r[i] - mean);
+        return out;
+    }
+
+    /** Parameter-weighted mean density of per-block N:M patterns: sum N_l / M * p_l / sum p_l. */
+    public static double meanDensity(int[] layerN, long[] params, int m) {
+        double w = 0, total = 0;
+        for (int i = 0; i < layerN.length; i++) { w += (double) layerN[i] / m * params[i]; total += params[i]; }
+        return w / total;
+    }
+
+    /**
      * Whole numbers of pruned weights per matrix: {@code sizes[l][k]} is the size of matrix k of
      * block l. The counts add up to exactly round(s * total); block l gets floor or ceil of
      * s_l * N_l (largest remainders first), and its matrices share it in proportion to their size.

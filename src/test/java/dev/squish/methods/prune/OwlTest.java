@@ -68,4 +68,56 @@ class OwlTest {
             assertEquals(Math.round(s * total), pruned, "the pruned total is exactly round(s * N)");
         }
     }
+
+    /**
+     * The reference's N:M rule (luuyin/OWL prune_wanda_outlier_structure), written out as there:
+     * r = (D - min) / (max - min) * Lamda; r -= mean(r); r = np.round(r); prune_n_l = prune_n - r,
+     * where prune_n counts pruned weights (M - N) and Lamda = 2 lambda M. Equal blocks.
+     */
+    static int[] referenceKeptN(double[] d, int n, int m, double lambda) {
+        double min = java.util.Arrays.stream(d).min().orElseThrow(), max = java.util.Arrays.stream(d).max().orElseThrow();
+        double[] r = new double[d.length];
+        for (int i = 0; i < d.length; i++) r[i] = (d[i] - min) * (1 / (max - min) * (2 * lambda * m));
+        double mean = java.util.Arrays.stream(r).average().orElseThrow();
+        int[] kept = new int[d.length];
+        for (int i = 0; i < d.length; i++) {
+            double rounded = Math.rint(r[i] - mean);       // np.round: half to even
+            int pruneN = (int) ((m - n) - rounded);         // all_layer_ratio = prune_n - all_layer_ratio
+            kept[i] = m - pruneN;
+        }
+        return kept;
+    }
+
+    @Test void perLayerNFollowsTheReferenceRule() {
+        // ratios of kjv-llama-tiny (docs/pruning.md), 4:8, lambda 0.125 (the reference README's Lamda 2 at M = 8):
+        // r = (D - 0.266) / 0.174 * 2 = {0.506, 1.885, 2, 0.586, 0.253, 0}, mean 0.872 -> rounded {0, 1, 1, 0, -1, -1}
+        double[] d = {0.310, 0.430, 0.440, 0.317, 0.288, 0.266};
+        long[] p = {6, 6, 6, 6, 6, 6};
+        assertArrayEquals(new int[]{4, 5, 5, 4, 3, 3}, Owl.layerN(d, p, 4, 8, 0.125));
+        assertEquals(0.5, Owl.meanDensity(Owl.layerN(d, p, 4, 8, 0.125), p, 8), 1e-15);
+        // the paper's lambda 0.08 at 2:4 spreads r over 0.64 of a weight: every block rounds to N = 2
+        assertArrayEquals(new int[]{2, 2, 2, 2, 2, 2}, Owl.layerN(d, p, 2, 4, 0.08));
+        // equal ratios: uniform
+        assertArrayEquals(new int[]{3, 3}, Owl.layerN(new double[]{0.1, 0.1}, new long[]{1, 5}, 3, 8, 0.2));
+
+        Random rnd = new Random(11);
+        int differentMean = 0;
+        for (int trial = 0; trial < 500; trial++) {
+            int layers = 2 + rnd.nextInt(30), m = new int[]{4, 8, 16}[rnd.nextInt(3)], n = 1 + rnd.nextInt(m - 1);
+            double lambda = rnd.nextDouble() * 0.3;
+            double[] dd = new double[layers];
+            for (int l = 0; l < layers; l++) dd[l] = rnd.nextDouble() * 0.05;
+            long[] eq = new long[layers];
+            java.util.Arrays.fill(eq, 1000);
+            int[] got = Owl.layerN(dd, eq, n, m, lambda), want = referenceKeptN(dd, n, m, lambda);
+            assertArrayEquals(want, got, "trial " + trial);
+            double refMean = java.util.Arrays.stream(want).average().orElseThrow() / m;
+            assertEquals(refMean, Owl.meanDensity(got, eq, m), 1e-12);
+            if (Math.abs(refMean - (double) n / m) > 1e-12) differentMean++;
+            // more outliers never keep fewer weights
+            for (int a = 0; a < layers; a++) for (int b = 0; b < layers; b++) if (dd[a] > dd[b]) assertTrue(got[a] >= got[b]);
+        }
+        // the reference does not correct its rounding, and neither does the port: some means differ from n/M
+        assertTrue(differentMean > 0);
+    }
 }
