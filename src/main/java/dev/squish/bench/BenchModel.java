@@ -213,7 +213,7 @@ public abstract class BenchModel implements AutoCloseable {
         }
 
         private static Linear inArena(Linear l, Arena arena) {
-            if (l instanceof dev.squish.weights.ActSparseLinear a) return new dev.squish.weights.ActSparseLinear(inArena(a.base(), arena), a.threshold());
+            if (l instanceof dev.squish.weights.ActSparseLinear a) return a.withBase(inArena(a.base(), arena));
             if (l instanceof dev.squish.weights.ColumnMajorLinear c) return c.copyTo(arena);
             if (l instanceof DenseLinear d) return BenchFormat.offHeap(d.toDense(), d.rows(), d.cols(), arena);
             return l;

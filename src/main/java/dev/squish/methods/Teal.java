@@ -20,8 +20,9 @@ import java.util.Set;
  * input is thresholded at run time, {@code x_j = 0 where |x_j| <= t}, with t calibrated on the
  * calibration activations so that a target fraction of the entries falls under it. Linears that
  * read one input (q/k/v, gate/up) share its threshold. A dense weight is stored column-major
- * ({@link ColumnMajorLinear}), so the zeroed entries' weight columns are never read; other formats
- * keep their layout and get the masked input ({@link ActSparseLinear}).
+ * ({@link ColumnMajorLinear}), so the zeroed entries' weight columns are never read; int4/int8
+ * weights keep their stored layout and get a column-blocked decode copy at load
+ * ({@link ActSparseLinear}); other formats get the masked input.
  *
  * <p>Thresholds are calibrated on the inputs the block sees in the sparsified model: block by
  * block on the outputs of the already-sparsified blocks (the pipeline's order), and within a block
@@ -164,7 +165,7 @@ public final class Teal implements CompressionMethod {
         for (int i = 0; i < inputs.size(); i++) {
             float t = inputs.get(i).sample().threshold(s[i]);
             for (String l : inputs.get(i).linears())
-                b.linears.put(l, last ? wrap(original.get(l), t) : new ActSparseLinear(original.get(l), t));
+                b.linears.put(l, last ? wrap(original.get(l), t) : ActSparseLinear.masking(original.get(l), t));
         }
     }
 

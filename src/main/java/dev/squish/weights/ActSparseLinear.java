@@ -7,8 +7,12 @@ import dev.squish.formats.SafeTensorsWriter;
 /**
  * A weight of any format whose input is thresholded at run time (TEAL): entries with
  * {@code |x_j| <= threshold} are taken as zero, so their weight columns need not be read. Over a
- * {@link ColumnMajorLinear} the skipped columns are never touched; over other formats (int4, int8,
- * sparse), which store rows, the masked input gives TEAL's output but no speedup.
+ * {@link ColumnMajorLinear} the skipped columns are never touched; over a {@link QuantizedLinear}
+ * (int4, int8) a column-blocked copy of the codes ({@link ColumnQuantCodes}) is built when the
+ * weight is loaded or thresholded, and decode reads only the kept columns' codes there (prefill
+ * keeps the quantized weight's own tile kernels, so both layouts are held in memory); over other
+ * formats (sparse, bf16, N:M, ...), which store rows, the masked input gives TEAL's output but no
+ * speedup.
  *
  * <p>File: the base under {@code PREFIX} in its own format, {@code PREFIX.act_threshold} F32 [1];
  * format {@code actsparse+BASE}. A threshold of 0 skips only exact zeros (CATS and MoE-ified
@@ -19,12 +23,33 @@ public final class ActSparseLinear implements Linear {
 
     private final Linear base;
     private final float threshold;
+    private final ColumnQuantCodes columns;   // decode layout of a quantized base; null for other bases and masking-only instances
 
-    public ActSparseLinear(Linear base, float threshold) {
+    /** The thresholded weight as every command runs it (a quantized base gets its column-blocked decode layout). */
+    public ActSparseLinear(Linear base, float threshold) { this(base, threshold, true); }
+
+    private ActSparseLinear(Linear base, float threshold, boolean layout) {
         if (!(threshold >= 0) || Float.isInfinite(threshold)) throw new IllegalArgumentException("threshold must be finite and >= 0, got " + threshold);
         if (base instanceof ActSparseLinear) throw new IllegalArgumentException("already thresholded");
         this.base = base; this.threshold = threshold;
+        this.columns = layout && base instanceof QuantizedLinear q ? new ColumnQuantCodes(q) : null;
     }
+
+    /**
+     * The same function without the column-blocked copy: for trial runs that only need the output
+     * (TEAL's greedy allocation installs hundreds), where building the layout would cost more than
+     * the products it serves.
+     */
+    public static ActSparseLinear masking(Linear base, float threshold) { return new ActSparseLinear(base, threshold, false); }
+
+    /** This threshold over another copy of the same weight (what the benchmark's arena copies need), keeping the decode layout. */
+    public ActSparseLinear withBase(Linear copy) {
+        if (copy == base) return this;
+        return new ActSparseLinear(copy, threshold, columns != null);
+    }
+
+    /** Whether decode reads only the kept columns' bytes (column-major or column-blocked quantized base). */
+    public boolean skipsColumns() { return columns != null || base instanceof ColumnMajorLinear; }
 
     public Linear base() { return base; }
     public float threshold() { return threshold; }
@@ -38,6 +63,7 @@ public final class ActSparseLinear implements Linear {
         int[] idx = ColumnSkip.scratch(cols);
         int nnz = ColumnSkip.select(x, 0, cols, threshold, idx);
         if (base instanceof ColumnMajorLinear cm) { cm.matvecColumns(x, idx, nnz, y); return; }
+        if (columns != null) { columns.matvecColumns(x, idx, nnz, y); return; }
         float[] xm = new float[cols];
         for (int k = 0; k < nnz; k++) xm[idx[k]] = x[idx[k]];
         base.matvec(xm, y);
