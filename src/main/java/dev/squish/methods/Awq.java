@@ -102,7 +102,7 @@ public final class Awq extends Quantizer {
         for (String n : g.linears()) { ws.add(b.linear(n).toDense()); rows.add(b.linear(n).rows()); }
         double[] h = st.hessian.hessian();
         int cols = st.cols;
-        AwqSearch.Fake fake = fake(cols);
+        AwqSearch.Fake fake = fake(cols, st);
         return AwqSearch.search(st.meanAbs(), s -> AwqSearch.linearsLoss(ws, rows, cols, h, s, fake));
     }
 
@@ -125,7 +125,7 @@ public final class Awq extends Quantizer {
         float[] wg = gp.toDense(), wu = up.toDense();
         float[] gb = b.vector(gateName + ".bias"), ub = b.vector(upName + ".bias");
         float[] ref = mlp(x, T, new DenseLinear(inter, d, wg), new DenseLinear(inter, d, wu), dp, gb, ub);
-        AwqSearch.Fake fake = fake(d);
+        AwqSearch.Fake fake = fake(d, st);
         return AwqSearch.search(st.meanAbs(), s -> {
             float[] out = mlp(x, T, new DenseLinear(inter, d, AwqSearch.scaledFake(wg, inter, d, s, fake)),
                     new DenseLinear(inter, d, AwqSearch.scaledFake(wu, inter, d, s, fake)), dp, gb, ub);
@@ -185,22 +185,32 @@ public final class Awq extends Quantizer {
     }
 
     /**
-     * The grid the scale search measures: Squish's, or with {@code gguf_type} ggml's reference
-     * quantizer of the type llama-quantize would use for rows of {@code cols} (Squish's 4-bit grid
-     * stands in for the IQ4_NL / F16 fallbacks).
+     * The grid the scale search measures: Squish's, or with {@code gguf_type} ggml's quantizer of
+     * the type llama-quantize would use for rows of {@code cols}, importance-weighted by the
+     * group's inputs (mean {@code x_j^2}, divided by {@code s_j^2} for each candidate's scaled
+     * inputs), as the layer will be quantized (Squish's 4-bit grid stands in for the IQ4_NL / F16
+     * fallbacks).
      */
-    private AwqSearch.Fake fake(int cols) {
+    private AwqSearch.Fake fake(int cols, LinearStats st) {
         dev.squish.formats.GgmlType t = gguf == null ? null : dev.squish.formats.GgufQuant.forRows(gguf, cols);
-        if (t != null && t.isBlockQuantized()) return AwqSearch.ggml(t);
+        if (t != null && t.isBlockQuantized()) {
+            if (st.tokens() == 0) return AwqSearch.ggml(t);
+            double[] sq = st.hessian.columnNormsSquared();
+            float[] imp = new float[cols];
+            for (int j = 0; j < cols; j++) imp[j] = (float) (sq[j] / st.tokens());
+            return AwqSearch.ggml(t, imp);
+        }
         return AwqSearch.grid(bits, groupSize, sym);
     }
 
     /**
-     * On llama.cpp's grid: ggml's quantizer on the scaled weights. The clip search is skipped: it
-     * shrinks each group's min/max range, while ggml's quantizers search their own scales.
+     * On llama.cpp's grid: ggml's quantizer on the scaled weights, importance-weighted by the
+     * scaled inputs' mean {@code x_j^2} (the statistics are recomputed after the folds). The clip
+     * search is skipped: it shrinks each group's min/max range, while ggml's quantizers search
+     * their own scales.
      */
     @Override protected byte[] quantizeGgml(BlockContext ctx, String linear, float[] w, int rows, int cols, dev.squish.formats.GgmlType type) {
-        return dev.squish.formats.GgufQuant.encode(type, w, cols);
+        return super.quantizeGgml(ctx, linear, w, rows, cols, type);
     }
 
     /** Clip search (on the scaled weights and their inputs' Hessian) then round to nearest. */

@@ -44,7 +44,12 @@ final class AwqSearch {
     }
 
     /** Quantize-dequantize of a rows x cols matrix on some grid (Squish's, or llama.cpp's blocks). */
-    interface Fake { float[] apply(float[] w, int rows, int cols); }
+    interface Fake {
+        float[] apply(float[] w, int rows, int cols);
+
+        /** The quantizer for weights whose input columns were multiplied by s (an importance-weighted one rescales its weights). */
+        default Fake scaled(float[] s) { return this; }
+    }
 
     /** Squish's grid: round to nearest with {@link dev.squish.weights.QuantGrid}. */
     static Fake grid(int bits, int groupSize, boolean sym) { return (w, rows, cols) -> Rtn.quantize(w, rows, cols, bits, groupSize, sym).weights(); }
@@ -52,6 +57,27 @@ final class AwqSearch {
     /** llama.cpp's grid: ggml's reference quantizer of {@code type}, decoded back. */
     static Fake ggml(dev.squish.formats.GgmlType type) {
         return (w, rows, cols) -> dev.squish.formats.GgufQuant.decode(type, java.lang.foreign.MemorySegment.ofArray(dev.squish.formats.GgufQuant.encode(type, w, cols)), w.length);
+    }
+
+    /**
+     * llama.cpp's grid with an importance matrix: ggml's weighted quantizer of {@code type} with
+     * {@code importance} (the unscaled inputs' mean x_j^2; for inputs scaled by 1/s_j it becomes
+     * importance_j / s_j^2), decoded back.
+     */
+    static Fake ggml(dev.squish.formats.GgmlType type, float[] importance) {
+        return new Fake() {
+            @Override public float[] apply(float[] w, int rows, int cols) { return decodeWeighted(type, w, cols, importance); }
+
+            @Override public Fake scaled(float[] s) {
+                float[] imp = new float[importance.length];
+                for (int j = 0; j < imp.length; j++) imp[j] = importance[j] / (s[j] * s[j]);
+                return (w, rows, cols) -> decodeWeighted(type, w, cols, imp);
+            }
+        };
+    }
+
+    private static float[] decodeWeighted(dev.squish.formats.GgmlType type, float[] w, int cols, float[] imp) {
+        return dev.squish.formats.GgufQuant.decode(type, java.lang.foreign.MemorySegment.ofArray(dev.squish.formats.GgufWeightedQuant.encode(type, w, cols, imp)), w.length);
     }
 
     /** {@code Q(W diag(s)) diag(1/s)}: the weight the scaled, quantized layer computes with on the original input. */
@@ -62,7 +88,7 @@ final class AwqSearch {
     static float[] scaledFake(float[] w, int rows, int cols, float[] s, Fake fake) {
         float[] ws = new float[w.length];
         for (int r = 0; r < rows; r++) for (int j = 0; j < cols; j++) ws[r * cols + j] = w[r * cols + j] * s[j];
-        float[] q = fake.apply(ws, rows, cols);
+        float[] q = fake.scaled(s).apply(ws, rows, cols);
         for (int r = 0; r < rows; r++) for (int j = 0; j < cols; j++) q[r * cols + j] /= s[j];
         return q;
     }

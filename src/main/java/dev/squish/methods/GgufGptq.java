@@ -4,6 +4,7 @@ import dev.squish.SquishException;
 import dev.squish.formats.GgmlType;
 import dev.squish.formats.GgufCodes;
 import dev.squish.formats.GgufQuant;
+import dev.squish.formats.GgufWeightedQuant;
 import dev.squish.methods.obs.ObsEngine;
 import dev.squish.util.Parallel;
 
@@ -34,6 +35,21 @@ public final class GgufGptq {
      * @return the tensor's bytes as ggml stores them (rows x cols/blockSize blocks)
      */
     public static byte[] quantize(GgmlType type, float[] w, int rows, int cols, double[] h, String name) {
+        return quantize(type, w, rows, cols, h, name, null);
+    }
+
+    /**
+     * As {@link #quantize(GgmlType, float[], int, int, double[], String)}, with each block's header
+     * (scales, minimums) chosen by ggml's importance-weighted search ({@link GgufWeightedQuant},
+     * llama-quantize's {@code --imatrix} quantizers) with {@code importance} (cols entries, e.g.
+     * the Hessian's diagonal, proportional to llama-imatrix's mean {@code x_j^2}) on the block's
+     * current values; null (or a type without a weighted quantizer) keeps ggml's reference search.
+     * The 32-value types take their sigma2 from the original row (the sweep has not reached the
+     * later blocks' updated values yet).
+     */
+    public static byte[] quantize(GgmlType type, float[] w, int rows, int cols, double[] h, String name, float[] importance) {
+        if (importance != null && importance.length != cols) throw new IllegalArgumentException(name + ": " + importance.length + " importance weights for rows of " + cols);
+        float[] imp = importance != null && GgufWeightedQuant.supports(type) ? importance : null;
         if (!GgufCodes.supports(type)) throw new IllegalArgumentException("GPTQ on the ggml grid does not support " + type);
         if (cols % type.blockSize != 0) throw new IllegalArgumentException(name + ": rows of " + cols + " do not fit " + type);
         double[] hd = h.clone();
@@ -50,10 +66,13 @@ public final class GgufGptq {
             int[] L = new int[bs];
             for (int r = r0; r < r1; r++) {
                 for (int j = 0; j < cols; j++) x[j] = dead[j] ? 0 : w[r * cols + j];
+                float sigma2 = imp != null && bs == 32 ? GgufWeightedQuant.rowSigma2(w, r * cols, cols) : 0;
                 for (int g = 0; g < blocks; g++) {
                     int j0 = g * bs, off = r * rowBytes + g * type.blockBytes;
                     for (int p = 0; p < bs; p++) cur[p] = (float) x[j0 + p];
-                    byte[] blk = GgufQuant.encode(type, cur, bs);
+                    byte[] blk;
+                    if (imp == null) blk = GgufQuant.encode(type, cur, bs);
+                    else GgufWeightedQuant.quantizeBlock(type, cur, 0, imp, j0, sigma2, blk = new byte[type.blockBytes], 0);
                     GgufCodes.affine(type, blk, 0, a, b);
                     for (int p = 0; p < bs; p++) {
                         int j = j0 + p;

@@ -70,7 +70,15 @@ public final class Gptq extends Quantizer {
     /** GPTQ on llama.cpp's grid ({@link GgufGptq}) with this block's Hessian (sequential: inputs from the compressed blocks before it). */
     @Override protected byte[] quantizeGgml(dev.squish.calibration.BlockContext ctx, String linear, float[] w, int rows, int cols, dev.squish.formats.GgmlType type) {
         if (!dev.squish.formats.GgufCodes.supports(type)) return super.quantizeGgml(ctx, linear, w, rows, cols, type); // IQ4_NL fallback: not affine
-        return GgufGptq.quantize(type, w, rows, cols, ctx.stats(linear).hessian.hessian(), ctx.model().arch.blockPrefix(ctx.block().index) + linear);
+        double[] h = ctx.stats(linear).hessian.hessian();
+        return GgufGptq.quantize(type, w, rows, cols, h, ctx.model().arch.blockPrefix(ctx.block().index) + linear, hessianDiagonal(h, cols));
+    }
+
+    /** The importance GPTQ's ggml blocks weight their header search with: H's diagonal, {@code 2/N sum_t x_tj^2} (twice llama-imatrix's value; the search is scale-free). */
+    static float[] hessianDiagonal(double[] h, int cols) {
+        float[] d = new float[cols];
+        for (int j = 0; j < cols; j++) d[j] = (float) h[j * cols + j];
+        return d;
     }
 
     /** Defaults: dynamic groups (static when actOrder), block 128, dampening 0.01. */

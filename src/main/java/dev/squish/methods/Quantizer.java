@@ -96,12 +96,28 @@ public abstract class Quantizer implements CompressionMethod {
     }
 
     /**
-     * Quantizes w to llama.cpp's blocks of {@code type}: ggml's own reference quantizer (round to
-     * nearest with its scale searches), as llama-quantize without an importance matrix. GPTQ and
-     * AWQ choose the codes on the same grid.
+     * Quantizes w to llama.cpp's blocks of {@code type}: with calibration data, ggml's
+     * importance-weighted quantizer with the layer's importance matrix ({@link #importance}), as
+     * llama-quantize {@code --imatrix}; without, ggml's reference quantizer (round to nearest with
+     * its scale searches), as llama-quantize without one. GPTQ chooses the codes on the same grid.
      */
     protected byte[] quantizeGgml(BlockContext ctx, String linear, float[] w, int rows, int cols, dev.squish.formats.GgmlType type) {
-        return dev.squish.formats.GgufQuant.encode(type, w, cols);
+        return dev.squish.formats.GgufWeightedQuant.encode(type, w, cols, importance(ctx, linear));
+    }
+
+    /**
+     * llama-imatrix's importance of each input column of a linear: the mean of {@code x_j^2} over
+     * the calibration tokens reaching it (its inputs in the block pipeline), or null without
+     * calibration data.
+     */
+    protected static float[] importance(BlockContext ctx, String linear) {
+        if (ctx.samples() == 0) return null;
+        dev.squish.calibration.HessianAccumulator h = ctx.stats(linear).hessian;
+        if (h.tokens() == 0) return null;
+        double[] s = h.columnNormsSquared();
+        float[] out = new float[s.length];
+        for (int j = 0; j < s.length; j++) out[j] = (float) (s[j] / h.tokens());
+        return out;
     }
 
     /** The exact zeros of w, or null when there are none. */

@@ -99,6 +99,51 @@ class GgufCompressTest {
         assertTrue(differing >= 40, "GPTQ's codes should differ from round-to-nearest in (almost) every layer, " + differing + " of 42 do");
     }
 
+    /**
+     * With calibration text, RTN on the ggml grid is llama-quantize {@code --imatrix}: ggml's
+     * importance-weighted quantizer with each layer's mean x_j^2, so its blocks differ from the
+     * data-free run's; and layer 0's q_proj, whose inputs are the embeddings' RMSNorm (the same for
+     * every method), equals {@code GgufWeightedQuant} with that importance computed here.
+     */
+    @Test
+    void rtnWithCalibrationUsesTheImportanceMatrix() throws Exception {
+        Path cal = tmp.resolve("cal"), plain = tmp.resolve("plain");
+        Run r = run("compress", LLAMA.toString(), "-o", cal.toString(), "--method", "rtn", "--gguf-type", "Q2_K",
+                "--calibration", TRAIN, "--samples", "4", "--seq-len", "64", "--sampling", "sequential", "--json");
+        assertEquals(0, r.code(), r.err());
+        assertEquals(0, run("compress", LLAMA.toString(), "-o", plain.toString(), "--method", "rtn", "--gguf-type", "Q2_K", "--json").code());
+        int differing = 0;
+        try (SafeTensors a = SafeTensors.open(cal); SafeTensors b = SafeTensors.open(plain)) {
+            for (int l = 0; l < 6; l++)
+                for (String n : HF) {
+                    String prefix = "model.layers." + l + "." + n;
+                    if (!java.util.Arrays.equals(((GgmlLinear) WeightFormats.read(a, prefix, false)).blocks(),
+                            ((GgmlLinear) WeightFormats.read(b, prefix, false)).blocks())) differing++;
+                }
+            assertTrue(differing >= 40, "the importance matrix should change (almost) every layer, " + differing + " of 42 do");
+            try (dev.squish.model.Model m = dev.squish.model.Model.load(LLAMA)) {
+                int[] ids = dev.squish.formats.Tokenizer.load(LLAMA).encode(Files.readString(Path.of(TRAIN)), "t");
+                int d = m.width(), n = 4 * 64;   // --sampling sequential: the first 4 windows of 64 tokens
+                float[] emb = m.embed.toDense(), x = new float[n * d], xn = new float[n * d];
+                for (int t = 0; t < n; t++) System.arraycopy(emb, ids[t] * d, x, t * d, d);
+                dev.squish.model.Ops.rmsNorm(x, xn, m.blocks.get(0).vector("input_layernorm.weight"), n, d, m.config.normEps());
+                double[] sq = new double[d];
+                for (int t = 0; t < n; t++) for (int j = 0; j < d; j++) sq[j] += (double) xn[t * d + j] * xn[t * d + j];
+                float[] imp = new float[d];
+                for (int j = 0; j < d; j++) imp[j] = (float) (sq[j] / n);
+                String q = "model.layers.0.self_attn.q_proj";   // stored in Hugging Face's row order, as the model's
+                float[] w = m.blocks.get(0).linear("self_attn.q_proj").toDense();
+                float[] ours = ((GgmlLinear) WeightFormats.read(a, q, false)).toDense();
+                float[] expect = dev.squish.formats.GgufQuant.decode(GgmlType.Q2_K,
+                        java.lang.foreign.MemorySegment.ofArray(dev.squish.formats.GgufWeightedQuant.encode(GgmlType.Q2_K, w, d, imp)), w.length);
+                int same = 0;
+                for (int i = 0; i < w.length; i++) if (ours[i] == expect[i]) same++;
+                // the importance is summed in another order here (and in double), so a few blocks may differ
+                assertTrue(same >= w.length * 0.97, same + "/" + w.length + " values as ggml's weighted quantizer with mean x^2");
+            }
+        }
+    }
+
     @Test
     void awqRunsOnTheGgmlGrid() throws Exception {
         Path dir = tmp.resolve("awq");

@@ -114,6 +114,40 @@ class GgufGptqTest {
         }
     }
 
+    /**
+     * With an importance vector the block headers come from ggml's weighted search: under a
+     * diagonal H (no error feedback) the values are those of {@link dev.squish.formats.GgufWeightedQuant}
+     * with the same weights, and not those of the unweighted reference.
+     */
+    @Test void identityHessianWithImportanceKeepsTheWeightedHeaders() {
+        int rows = 4, cols = 512;
+        float[] w = gaussian(7, rows * cols, 0.1);
+        double[] h = new double[cols * cols];
+        for (int j = 0; j < cols; j++) h[j * cols + j] = 1;
+        float[] imp = new float[cols];
+        Random r = new Random(11);
+        for (int j = 0; j < cols; j++) imp[j] = (float) Math.exp(2 * r.nextGaussian());
+        for (GgmlType t : List.of(GgmlType.Q4_K, GgmlType.Q6_K, GgmlType.Q2_K, GgmlType.Q3_K, GgmlType.Q4_0, GgmlType.Q5_1)) {
+            byte[] wq = dev.squish.formats.GgufWeightedQuant.encode(t, w, cols, imp), g = GgufGptq.quantize(t, w, rows, cols, h, "id", imp);
+            float[] yw = GgufQuant.decode(t, MemorySegment.ofArray(wq), w.length), yg = GgufQuant.decode(t, MemorySegment.ofArray(g), w.length);
+            float[] yr = GgufQuant.decode(t, MemorySegment.ofArray(GgufQuant.encode(t, w, cols)), w.length);
+            int same = 0, asRef = 0;
+            for (int i = 0; i < w.length; i++) { if (yw[i] == yg[i]) same++; if (yr[i] == yg[i]) asRef++; }
+            assertTrue(asRef < w.length * 0.95, t + ": " + asRef + "/" + w.length + " values as the unweighted reference");
+            if (t.blockSize == 256) {
+                // the k-quants re-round every value on the chosen header, as GPTQ's nearest code does
+                assertTrue(same >= w.length - 2, t + ": " + same + "/" + w.length + " values as ggml's weighted quantizer");
+            } else {
+                // the 32-value types keep the codes of their search (made for another scale than the
+                // least-squares one they store), GPTQ takes the nearest: the headers must agree
+                int header = t == GgmlType.Q4_0 || t == GgmlType.Q5_0 ? 2 : 4;
+                for (int b = 0; b < g.length / t.blockBytes; b++)
+                    for (int k = 0; k < header; k++) assertEquals(wq[b * t.blockBytes + k], g[b * t.blockBytes + k], t + " block " + b + " header byte " + k);
+            }
+        }
+        assertThrows(IllegalArgumentException.class, () -> GgufGptq.quantize(GgmlType.Q4_K, w, rows, cols, h, "id", new float[cols - 1]));
+    }
+
     @Test void calibratedExportWritesDifferentCodesWithTheSameTypesAndRefusesFloatTypes() throws Exception {
         Path model = Path.of("fixtures/models/kjv-llama-tiny"), text = Path.of("fixtures/data/kjv/train.txt");
         Path rtn = dir.resolve("rtn.gguf"), cal = dir.resolve("cal.gguf");
