@@ -244,7 +244,8 @@ public final class GgufExport implements Exporter {
         if (!act.equals("gelu_new") && !act.equals("gelu_pytorch_tanh"))
             throw new SquishException(modelDir + ": activation_function '" + act + "': llama.cpp's gpt2 computes the tanh approximation of GELU (gelu_new), not the exact one");
         if (st.metadata().containsKey("squish.reshaped") || st.metadata().containsKey(dev.squish.model.Model.LAYER_SHAPES))
-            throw new SquishException(modelDir + ": blocks of changed or differing shapes have no llama.cpp gpt2 layout");
+            throw new SquishException(modelDir + ": blocks of changed or differing shapes have no llama.cpp gpt2 layout"
+                    + " (its gpt2 takes one MLP width for all layers: FLAP's --structure uniform gives one)");
         String root = st.has("transformer.wte.weight") || st.metadata().containsKey(WeightFormats.META_PREFIX + "transformer.wte") ? "transformer." : "";
         boolean transposed = !st.metadata().containsKey("squish.version");   // plain HF Conv1D stores [in, out]
         int h = cfg.hidden(), ff = cfg.intermediate(), npos = cfg.maxPositions();

@@ -4,6 +4,7 @@ import dev.squish.formats.ModelConfig;
 import dev.squish.weights.Linear;
 
 import java.util.List;
+import java.util.Map;
 
 /**
  * GPT-2: learned positions, LayerNorm with bias, fused QKV projection ({@code attn.c_attn}),
@@ -64,6 +65,23 @@ public final class Gpt2 extends Architecture {
     @Override public String finalNormName() { return root + "ln_f.weight"; }
     @Override public String finalNormBiasName() { return root + "ln_f.bias"; }
     @Override public String headName() { return "lm_head.weight"; }
+
+    /**
+     * Structured pruning's couplings: one MLP channel is a row of c_fc (and its bias entry) and a
+     * column of mlp.c_proj, the output where FLAP puts its compensating bias. Attention heads are
+     * left out on purpose: transformers' GPT-2 derives head_dim = n_embd / n_head and requires
+     * n_head * head_dim = n_embd (c_attn is always [3 n_embd, n_embd]), and llama.cpp's gpt2 graph
+     * takes Q as n_embd wide, so a GPT-2 with fewer heads has no plain checkpoint and no GGUF; its
+     * attention counts in a removal's budget but stays whole ({@code Flap}).
+     */
+    @Override public List<Coupling> couplings() {
+        Map<String, Integer> rows = new java.util.LinkedHashMap<>();
+        rows.put(C_FC, 1);
+        return List.of(new Coupling("mlp", rows, Map.of(MLP_PROJ, 1), MLP_PROJ));
+    }
+
+    /** Heads stay as config.json says (see {@link #couplings}); the MLP width comes from c_fc. */
+    @Override public LayerShape shape(Block b) { return new LayerShape(config.heads(), config.heads(), b.linear(C_FC).rows()); }
 
     @Override public List<String> configKeys() { return List.of("n_layer", "n_head", "n_head", "n_inner"); }
 

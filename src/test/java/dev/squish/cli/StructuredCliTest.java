@@ -22,6 +22,63 @@ class StructuredCliTest {
         return CliTest.run(a);
     }
 
+    static CliTest.Run compressGpt2(Path out, String... args) {
+        String[] a = new String[4 + args.length];
+        a[0] = "compress"; a[1] = Fixtures.GPT2.toString(); a[2] = "-o"; a[3] = out.toString();
+        System.arraycopy(args, 0, a, 4, args.length);
+        return CliTest.run(a);
+    }
+
+    static float[] logits(Path model) {
+        int[] tokens = {5, 77, 300, 1200, 9, 42, 3000, 17};
+        try (dev.squish.model.Model m = dev.squish.model.Model.load(model)) { return m.forward(tokens, 0, m.newCache(tokens.length)); }
+    }
+
+    /** The plain Hugging Face part of an output folder alone (config, tokenizer, model.safetensors). */
+    static Path plainOnly(Path out, Path to) throws Exception {
+        Files.createDirectories(to);
+        for (String f : new String[]{"config.json", "tokenizer.json", "tokenizer_config.json", "model.safetensors"})
+            if (Files.exists(out.resolve(f))) Files.copy(out.resolve(f), to.resolve(f));
+        return to;
+    }
+
+    @Test void gpt2StructuredOutputsArePlainGpt2Folders(@TempDir Path dir) throws Exception {
+        Path flap = dir.resolve("flap");
+        CliTest.Run r = compressGpt2(flap, with(CAL, "--method", "flap", "--remove", "0.2", "--structure", "uniform", "--dense"));
+        assertEquals(0, r.code(), r.err());
+        JsonNode cfg = new ObjectMapper().readTree(flap.resolve("config.json").toFile());
+        assertEquals(538, cfg.get("n_inner").asInt(), "768 - 230 channels");
+        assertEquals(6, cfg.get("n_head").asInt());
+        assertEquals(4, cfg.get("n_layer").asInt());
+        // the plain checkpoint alone (Conv1D layout, FLAP's biases in mlp.c_proj.bias) is the same model
+        float[] a = logits(flap), b = logits(plainOnly(flap, dir.resolve("flap-plain")));
+        for (int i = 0; i < a.length; i++) assertEquals(a[i], b[i], 1e-4);
+        try (var st = dev.squish.formats.SafeTensors.open(dir.resolve("flap-plain"))) {
+            assertArrayEquals(new long[]{192, 538}, st.get("transformer.h.0.mlp.c_fc.weight").shape(), "Conv1D: [in, out]");
+        }
+
+        Path l2 = dir.resolve("l2");
+        assertEquals(0, compressGpt2(l2, "--method", "l2-structured", "--remove", "0.1").code());
+        assertEquals(768 - 115, new ObjectMapper().readTree(l2.resolve("config.json").toFile()).get("n_inner").asInt());
+
+        Path same = dir.resolve("drop0"), one = dir.resolve("drop1");
+        assertEquals(0, compressGpt2(same, with(CAL, "--method", "drop-layers", "--layers", "0")).code());
+        assertArrayEquals(logits(Fixtures.GPT2), logits(same), "dropping no block is the identity");
+        assertEquals(0, compressGpt2(one, with(CAL, "--method", "drop-layers", "--layers", "1", "--dense")).code());
+        assertEquals(3, new ObjectMapper().readTree(one.resolve("config.json").toFile()).get("n_layer").asInt());
+        assertEquals(logits(one).length, logits(plainOnly(one, dir.resolve("drop1-plain"))).length);
+
+        // adaptive FLAP gives blocks different MLP widths: Squish runs it, no plain config holds it
+        CliTest.Run ad = compressGpt2(dir.resolve("adaptive"), with(CAL, "--method", "flap", "--remove", "0.2", "--dense"));
+        assertEquals(2, ad.code());
+        assertTrue(ad.err().startsWith("error: --dense") && ad.err().contains("differ in shape"), ad.err());
+        CliTest.Run bad = compressGpt2(dir.resolve("bad"), with(CAL, "--method", "flap", "--remove", "0.7"));
+        assertEquals(2, bad.code());
+        assertTrue(bad.err().startsWith("error: --remove 0.7"), bad.err());
+        assertEquals(1, bad.err().strip().lines().count(), bad.err());
+        assertFalse(Files.exists(dir.resolve("bad")));
+    }
+
     static String[] with(String[] a, String... b) {
         String[] r = java.util.Arrays.copyOf(a, a.length + b.length);
         System.arraycopy(b, 0, r, a.length, b.length);

@@ -95,4 +95,51 @@ class StructuredGgufTest {
             check(out, dir.resolve("dropped.gguf"), "llama");
         }
     }
+
+    /**
+     * GPT-2: FLAP's uniform structure (narrower MLPs, compensating mlp.c_proj biases), the L2
+     * baseline and a dropped block are plain GPT-2 folders (n_inner, n_layer) that llama.cpp's gpt2
+     * runs with Squish's greedy tokens; adaptive FLAP's uneven MLP widths have no gpt2 layout and
+     * are refused.
+     */
+    @Test void gpt2StructuredOutputsRunInLlamaCppAsGpt2(@TempDir Path dir) throws Exception {
+        Path gpt2 = GgufArchitecturesTest.GPT2;
+        int[] text = dev.squish.formats.Tokenizer.load(gpt2).encode(java.nio.file.Files.readString(Path.of("fixtures/data/kjv/train.txt")).substring(0, 20000));
+        int[][] samples = dev.squish.calibration.Sampler.sample(text, 8, 64, false, 0);
+        for (String what : new String[]{"flap", "l2", "drop", "adaptive"}) {
+            Path out;
+            try (Model m = Model.load(gpt2)) {
+                switch (what) {
+                    case "flap", "adaptive" -> {
+                        var st = dev.squish.methods.prune.Flap.collect(m, samples);
+                        var scores = dev.squish.methods.prune.Flap.scores(m, st);
+                        boolean[][][] keep = what.equals("flap")
+                                ? dev.squish.methods.prune.Flap.uniform(scores, dev.squish.methods.prune.Flap.uniformCounts(m, 0.3))
+                                : dev.squish.methods.prune.Flap.adaptive(m, scores, 0.3);
+                        dev.squish.methods.prune.Flap.apply(m, keep, st, true);
+                    }
+                    case "l2" -> dev.squish.methods.prune.L2Structured.prune(m, 0.3);
+                    default -> Structure.removeBlocks(m, Set.of(2));
+                }
+                out = ModelWriter.write(m, dir.resolve(what), !what.equals("adaptive"), false, Map.of());
+            }
+            Path gguf = dir.resolve(what + ".gguf");
+            if (what.equals("adaptive")) {
+                try (Model back = Model.load(out)) {   // Squish's own folder records the per-layer MLP widths
+                    assertFalse(Structure.uniform(Structure.shapes(back)), "adaptive FLAP leaves blocks of different widths");
+                    assertFalse(LlamaCppGgufTest.squishContinuation(back).isBlank());
+                }
+                var e = assertThrows(dev.squish.SquishException.class, () -> GgufExport.export(out, gguf, GgufExport.Type.F32));
+                assertTrue(e.getMessage().contains("no llama.cpp gpt2 layout"), e.getMessage());
+                continue;
+            }
+            GgufExport.export(out, gguf, GgufExport.Type.F32);
+            try (dev.squish.formats.GgufReader g = dev.squish.formats.GgufReader.open(gguf)) {
+                assertEquals("gpt2", g.get("general.architecture").asString());
+                assertEquals(what.equals("drop") ? 3L : 4L, g.get("gpt2.block_count").asLong());
+                assertEquals(what.equals("drop") ? 768L : 768L - 345, g.get("gpt2.feed_forward_length").asLong());
+            }
+            GgufArchitecturesTest.assertSameContinuation(out, gguf, "gpt2 " + what);
+        }
+    }
 }

@@ -56,8 +56,45 @@ public final class Flap {
 
     static List<Architecture.Coupling> couplings(Model m) {
         List<Architecture.Coupling> cs = m.arch.couplings();
-        if (cs.isEmpty()) throw new dev.squish.SquishException("structured pruning supports the Llama family (llama, mistral, qwen2); this model is " + m.config.modelType());
+        if (cs.isEmpty()) throw new dev.squish.SquishException("structured pruning needs the model family's couplings; " + m.config.modelType() + " declares none");
         return cs;
+    }
+
+    /**
+     * Weights of block b's linears that no coupling covers (GPT-2's attention, see
+     * {@link dev.squish.model.Gpt2#couplings}; none for Llama): they count in the budget that
+     * {@code --remove} is a fraction of, but are never cut.
+     */
+    static long fixedParameters(Model m, Block b, List<Architecture.Coupling> cs) {
+        java.util.Set<String> covered = new java.util.HashSet<>();
+        for (Architecture.Coupling c : cs) { covered.addAll(c.rows().keySet()); covered.addAll(c.cols().keySet()); }
+        long n = 0;
+        for (String name : m.arch.linearNames())
+            if (!covered.contains(name) && b.linears.containsKey(name)) n += (long) b.linear(name).rows() * b.linear(name).cols();
+        return n;
+    }
+
+    /**
+     * Refuses a removal the couplings cannot reach: every block keeps at least one unit of each
+     * coupling and all of its fixed weights, so at most the rest can go.
+     */
+    static void checkReachable(Model m, List<Architecture.Coupling> cs, double remove) {
+        long total = 0, removable = 0, fixed = 0;
+        for (Block b : m.blocks) {
+            fixed += fixedParameters(m, b, cs);
+            total += fixedParameters(m, b, cs);
+            for (Architecture.Coupling c : cs) {
+                long p = c.unitParameters(b);
+                total += c.units(b) * p;
+                removable += (c.units(b) - 1) * p;
+            }
+        }
+        if (remove * total > removable)
+            throw new dev.squish.SquishException(String.format(java.util.Locale.ROOT,
+                    "--remove %s: at most %.1f%% of the blocks' linear parameters can go (every block keeps one unit of each of %s%s)",
+                    dev.squish.methods.OptionReader.fmt(remove), 100.0 * removable / total,
+                    cs.stream().map(Architecture.Coupling::name).toList(),
+                    fixed > 0 ? ", and the linears no coupling covers stay whole" : ""));
     }
 
     /** WIFV per input feature of the coupling's output linear; squared for attention as the reference. */
@@ -120,16 +157,19 @@ public final class Flap {
     public static boolean[][][] adaptive(Model m, List<double[][]> scores, double remove) {
         List<Architecture.Coupling> cs = couplings(m);
         record Unit(int block, int coupling, int index, double score, long params) {}
+        checkReachable(m, cs, remove);
         List<Unit> all = new ArrayList<>();
-        long total = 0;
+        long total = 0, fixed = 0;
+        for (int l = 0; l < scores.size(); l++) fixed += fixedParameters(m, m.blocks.get(l), cs);
         for (int l = 0; l < scores.size(); l++)
             for (int c = 0; c < cs.size(); c++) {
                 long p = cs.get(c).unitParameters(m.blocks.get(l));
                 for (int u = 0; u < scores.get(l)[c].length; u++) { all.add(new Unit(l, c, u, scores.get(l)[c][u], p)); total += p; }
             }
         all.sort((a, b) -> Double.compare(b.score(), a.score())); // descending, stable
-        double target = total * (1 - remove);
-        long cum = 0;
+        // the fixed weights are kept whatever happens: the units fill the rest of (1 - F) of everything
+        double target = (total + fixed) * (1 - remove);
+        long cum = fixed;
         int best = 0;
         double bestGap = Double.POSITIVE_INFINITY;
         for (int i = 0; i < all.size(); i++) {
@@ -172,7 +212,7 @@ public final class Flap {
     public static int[] uniformCounts(Model m, double remove) {
         List<Architecture.Coupling> cs = couplings(m);
         Block b = m.blocks.get(0);
-        long total = 0;
+        long total = fixedParameters(m, b, cs);
         for (Architecture.Coupling c : cs) total += c.units(b) * c.unitParameters(b);
         int[] n = new int[cs.size()];
         double budget = remove * total;

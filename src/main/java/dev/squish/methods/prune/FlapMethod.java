@@ -49,7 +49,7 @@ public final class FlapMethod implements CompressionMethod {
 
     public static final class Descriptor extends AbstractDescriptor<Options> {
         public Descriptor() {
-            super("flap", "FLAP: removes key/value groups and MLP channels by fluctuation, bias-compensated (Llama)",
+            super("flap", "FLAP: removes key/value groups and MLP channels by fluctuation, bias-compensated (Llama; GPT-2: MLP channels)",
                     Structural.KIND, Set.of(Need.CALIBRATION, Need.WHOLE_MODEL), Options.class, Options.OPTIONS, Options::read);
         }
 

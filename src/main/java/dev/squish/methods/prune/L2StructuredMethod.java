@@ -10,7 +10,7 @@ import java.util.Set;
 public final class L2StructuredMethod implements CompressionMethod {
     public static final class Descriptor extends AbstractDescriptor<FlapMethod.Options> {
         public Descriptor() {
-            super("l2-structured", "removes the key/value groups and MLP channels with the smallest column L2 norms, same shape in every block (Llama; data-free)",
+            super("l2-structured", "removes the key/value groups and MLP channels with the smallest column L2 norms, same shape in every block (Llama; GPT-2: MLP channels; data-free)",
                     Structural.KIND, Set.of(Need.WHOLE_MODEL), FlapMethod.Options.class, java.util.List.of(FlapMethod.Options.OPTIONS.get(0)),
                     r -> {
                         Double remove = r.number("remove", FlapMethod.Options.REMOVE);
