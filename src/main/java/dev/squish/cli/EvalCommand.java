@@ -32,11 +32,16 @@ final class EvalCommand implements Callable<Integer> {
     @Option(names = "--task", paramLabel = "FILE.jsonl", description = "A zero-shot task (repeatable); see docs/tasks.md.") List<Path> tasks = new ArrayList<>();
     @Option(names = "--limit", paramLabel = "N", description = "Score only the first N items of each task.") Integer limit;
     @Option(names = "--json", description = "Print one JSON object on stdout.") boolean json;
+    @Option(names = "--spark", paramLabel = "MASTER", description = "Score the perplexity windows as Apache Spark tasks (e.g. local[2], spark://HOST:7077); zero-shot tasks still run here. See docs/spark.md.") String spark;
+    @Option(names = "--spark-partitions", paramLabel = "N", description = "Groups of consecutive windows with --spark (default: the cluster's default parallelism).") Integer sparkPartitions;
 
     @Override public Integer call() {
         if (data == null && tasks.isEmpty()) throw new SquishException("give --data TEXT_FILE, --task FILE.jsonl, or both");
         if (seqLen != null && seqLen < 2) throw new SquishException("--seq-len must be at least 2, got " + seqLen);
         if (limit != null && limit < 1) throw new SquishException("--limit must be at least 1, got " + limit);
+        if (sparkPartitions != null && spark == null) throw new SquishException("--spark-partitions applies only with --spark");
+        if (sparkPartitions != null && sparkPartitions < 1) throw new SquishException("--spark-partitions must be at least 1, got " + sparkPartitions);
+        if (spark != null && data == null) throw new SquishException("--spark distributes the perplexity windows; give --data TEXT_FILE");
         // Read every input before loading the model, so a bad file fails in milliseconds.
         String text = data != null ? Common.readText(data, "--data") : null;
         List<TaskFile> files = new ArrayList<>();
@@ -53,7 +58,14 @@ final class EvalCommand implements Callable<Integer> {
             if (text != null) {
                 int[] ids = tok.encode(text, "tokenize");
                 int L = seqLen != null ? seqLen : Math.min(256, m.maxPositions());
-                Perplexity.Result r = Perplexity.evaluate(m, ids, L);
+                Perplexity.Result r;
+                if (spark == null) r = Perplexity.evaluate(m, ids, L);
+                else {
+                    Perplexity.check(m, ids, L);   // bad input fails before Spark starts
+                    try (var run = SparkOption.open(spark, verbose.verbose)) {
+                        r = SparkOption.perplexity(run, model, m, ids, L, sparkPartitions);
+                    }
+                }
                 o.put("perplexity", r.perplexity());
                 o.put("tokens", r.tokens());
                 o.put("windows", r.windows());

@@ -46,6 +46,7 @@ final class SweepCommand implements Callable<Integer> {
     @Option(names = "--task", paramLabel = "FILE.jsonl", description = "Also score this zero-shot task at every point (repeatable; docs/tasks.md).")
     List<Path> taskFiles = new ArrayList<>();
     @Option(names = "--task-limit", paramLabel = "N", description = "Score only the first N items of each task (default: all).") Integer taskLimit;
+    @Option(names = "--spark", paramLabel = "MASTER", description = "Run the trials (the dense model and each method and sparsity) as Apache Spark tasks, e.g. local[2]; see docs/spark.md.") String spark;
 
     /** The sparsities of a range START:STOP:STEP (STOP included within 1e-9) or a comma list. */
     static double[] parseSparsities(String s) {
@@ -76,6 +77,8 @@ final class SweepCommand implements Callable<Integer> {
 
     @Override public Integer call() {
         double[] sparsities = parseSparsities(sparsity);
+        if (spark != null && !taskFiles.isEmpty())
+            throw new SquishException("--task does not apply with --spark yet: the trials run on the executors; score tasks with eval --task on a compressed folder");
         // the methods a sweep can vary: those that take a sparsity
         String pruning = String.join(", ", Methods.taking("sparsity"));
         List<String> names = new ArrayList<>();
@@ -135,10 +138,34 @@ final class SweepCommand implements Callable<Integer> {
         Trial.Setup setup = new Trial.Setup(model, windows, tok.encode(evalText, "tokenize data"), L, null, 0, tasks,
                 taskLimit == null ? 0 : taskLimit);
 
-        if (!json) err.println("[dense]");
-        Trial.Result dense = Trial.run(setup, Trial.Spec.dense());
         Map<String, Trial.Result[]> results = new LinkedHashMap<>();
         for (String n : names) results.put(n, new Trial.Result[sparsities.length]);
+        Trial.Result dense;
+        if (spark != null) {
+            if (!json) err.printf("%d trials as Spark tasks on %s%n", specs.size() + 1, spark);
+            List<Trial.Spec> all = new ArrayList<>();
+            all.add(Trial.Spec.dense());
+            all.addAll(specs);
+            List<Trial.Result> rs;
+            try (var run = SparkOption.open(spark, verbose.verbose)) {
+                rs = SparkOption.trials(run, model, windows, setup.evalTokens(), L, all);
+            }
+            dense = rs.getFirst();
+            int i = 1;
+            for (String n : names)
+                for (int k = 0; k < sparsities.length; k++) results.get(n)[k] = rs.get(i++);
+        } else {
+            if (!json) err.println("[dense]");
+            dense = Trial.run(setup, Trial.Spec.dense());
+            runHere(setup, sparsities, names, specs, results, err);
+        }
+        double seconds = (System.nanoTime() - start) / 1e9;
+        return finish(sparsities, names, results, dense, L, windows, seconds, out);
+    }
+
+    /** The trials one after the other in this JVM. */
+    private void runHere(Trial.Setup setup, double[] sparsities, List<String> names, List<Trial.Spec> specs,
+                         Map<String, Trial.Result[]> results, PrintWriter err) {
         int i = 0;
         for (String n : names)
             for (int k = 0; k < sparsities.length; k++) {
@@ -149,7 +176,10 @@ final class SweepCommand implements Callable<Integer> {
                 results.get(n)[k] = r;
                 if (!json) err.printf("[%d/%d] %s at sparsity %s: perplexity %.4f%n", i, specs.size(), n, fmt(sparsities[k]), r.perplexity());
             }
-        double seconds = (System.nanoTime() - start) / 1e9;
+    }
+
+    private int finish(double[] sparsities, List<String> names, Map<String, Trial.Result[]> results, Trial.Result dense, int L,
+                       int[][] windows, double seconds, PrintWriter out) {
 
         Map<String, Object> res = new LinkedHashMap<>();
         res.put("model", model.toString());

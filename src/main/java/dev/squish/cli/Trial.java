@@ -27,7 +27,7 @@ final class Trial {
     private Trial() {}
 
     /** What to run: a label for tables, and a method with recipe options (method null = the dense model). */
-    record Spec(String label, String method, Map<String, Object> options) {
+    record Spec(String label, String method, Map<String, Object> options) implements java.io.Serializable {
         static Spec dense() { return new Spec("dense", null, Map.of()); }
 
         /** The validated one-stage recipe (defaults filled in); throws SquishException for bad options or unknown names. */

@@ -16,31 +16,43 @@ public final class Perplexity {
 
     public record Result(double perplexity, long tokens, int windows, double nll, double seconds) {}
 
-    public static Result evaluate(Model model, int[] tokens, int seqLen) {
+    /** The window length and the text's size, checked (one error line each). */
+    public static void check(Model model, int[] tokens, int seqLen) {
         if (seqLen < 2) throw new SquishException("--seq-len must be at least 2, got " + seqLen);
         if (seqLen > model.maxPositions())
             throw new SquishException("--seq-len " + seqLen + " exceeds the model's maximum context of " + model.maxPositions());
-        int windows = tokens.length / seqLen;
-        if (windows == 0)
+        if (tokens.length / seqLen == 0)
             throw new SquishException("the evaluation text has " + tokens.length + " tokens, fewer than one window of " + seqLen);
+    }
+
+    public static Result evaluate(Model model, int[] tokens, int seqLen) {
+        check(model, tokens, seqLen);
+        int windows = tokens.length / seqLen;
         long start = System.nanoTime();
         double nll = 0;
-        int vocab = model.vocab();
         KVCache cache = model.newCache(seqLen);
         try (Progress p = Progress.start("eval", windows)) {
             for (int w = 0; w < windows; w++) {
-                int[] win = java.util.Arrays.copyOfRange(tokens, w * seqLen, (w + 1) * seqLen);
-                float[] logits = model.forward(win, 0, cache);
-                double windowNll = 0;
-                for (int t = 0; t < seqLen - 1; t++) windowNll += nll(logits, t * vocab, vocab, win[t + 1]);
-                // Checked per window so a bad model fails fast, naming the tensor or block at fault.
-                if (!Double.isFinite(windowNll)) throw new SquishException(NonFinite.diagnose(model, win));
-                nll += windowNll;
+                nll += windowNll(model, java.util.Arrays.copyOfRange(tokens, w * seqLen, (w + 1) * seqLen), cache);
                 p.step();
             }
         }
         long scored = (long) windows * (seqLen - 1);
         return new Result(Math.exp(nll / scored), scored, windows, nll, (System.nanoTime() - start) / 1e9);
+    }
+
+    /**
+     * The summed negative log-likelihood of the window's last {@code win.length - 1} tokens, each
+     * predicted from the ones before it (the window run on its own from position 0). Checked per
+     * window so a bad model fails fast, naming the tensor or block at fault.
+     */
+    public static double windowNll(Model model, int[] win, KVCache cache) {
+        int vocab = model.vocab();
+        float[] logits = model.forward(win, 0, cache);
+        double windowNll = 0;
+        for (int t = 0; t < win.length - 1; t++) windowNll += nll(logits, t * vocab, vocab, win[t + 1]);
+        if (!Double.isFinite(windowNll)) throw new SquishException(NonFinite.diagnose(model, win));
+        return windowNll;
     }
 
     /** -log softmax(logits[off .. off+vocab))[target], computed stably in double. */

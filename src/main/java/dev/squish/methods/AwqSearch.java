@@ -1,5 +1,6 @@
 package dev.squish.methods;
 
+import dev.squish.util.Lanes;
 import dev.squish.util.Blas;
 import dev.squish.util.Parallel;
 import dev.squish.weights.QuantGrid;
@@ -146,7 +147,7 @@ final class AwqSearch {
             DoubleVector acc = DoubleVector.zero(D);
             int j = 0;
             for (; j < bound; j += D.length()) acc = DoubleVector.fromArray(D, h, o + j).fma(DoubleVector.fromArray(D, v, j), acc);
-            double row = acc.reduceLanes(VectorOperators.ADD);
+            double row = Lanes.sum(acc);
             for (; j < n; j++) row += h[o + j] * v[j];
             s += v[i] * row;
         }

@@ -1,5 +1,6 @@
 package dev.squish.model;
 
+import dev.squish.util.Lanes;
 import dev.squish.util.Parallel;
 import jdk.incubator.vector.FloatVector;
 import jdk.incubator.vector.VectorOperators;
@@ -132,7 +133,7 @@ public final class Ops {
             e.intoArray(v, i);
             acc = acc.add(e);
         }
-        double sum = acc.reduceLanes(VectorOperators.ADD);
+        double sum = Lanes.sum(acc);
         for (; i < len; i++) { float e = exp(v[i] - max); v[i] = e; sum += e; }
         return (float) (1.0 / sum);
     }

@@ -23,10 +23,15 @@ final class Executor {
 
     /** The model at dir, loaded once per JVM, after checking that this executor runs the driver's Squish. */
     static synchronized Model model(String dir, String driverVersion) {
+        checkVersion(driverVersion);
+        return MODELS.computeIfAbsent(dir, d -> Model.load(Path.of(d)));
+    }
+
+    /** Refuses to work for a driver that runs another build of Squish. */
+    static void checkVersion(String driverVersion) {
         if (!driverVersion.equals(SparkRun.VERSION))
             throw new SquishException("--spark: an executor runs Squish " + SparkRun.VERSION + " but the driver runs " + driverVersion
                     + "; give the executors the driver's squish.jar (spark-submit --jars or spark.jars)");
-        return MODELS.computeIfAbsent(dir, d -> Model.load(Path.of(d)));
     }
 
     /** The block a task should run: the loaded one, or the broadcast bytes decoded. */

@@ -76,6 +76,56 @@ public final class SparkRun implements AutoCloseable {
         return new SparkActivations.Source(sc, modelDir.toAbsolutePath().toString(), driverModel, partitions);
     }
 
+    /**
+     * Runs {@code task} on every item, one Spark task per item (so a lost executor's items are
+     * retried by Spark on another), and returns the results in the items' order whatever order the
+     * tasks finished in. Each task first checks that its executor runs the driver's Squish.
+     */
+    public <T extends java.io.Serializable, R extends java.io.Serializable> List<R> map(List<T> items, SparkTask<T, R> task) {
+        if (items.isEmpty()) return List.of();
+        String ver = VERSION;
+        List<Indexed<T>> in = new ArrayList<>();
+        for (int i = 0; i < items.size(); i++) in.add(new Indexed<>(i, items.get(i)));
+        List<Indexed<R>> out = new ArrayList<>(SparkActivations.job(() -> sc.parallelize(in, in.size()).map(x -> {
+            Executor.checkVersion(ver);
+            return new Indexed<>(x.index(), task.apply(x.value()));
+        }).collect()));
+        out.sort(java.util.Comparator.comparingInt(Indexed::index));
+        List<R> res = new ArrayList<>();
+        for (Indexed<R> r : out) res.add(r.value());
+        return res;
+    }
+
+    record Indexed<V>(int index, V value) implements java.io.Serializable {}
+
+    /**
+     * Perplexity with the evaluation windows as Spark tasks (in {@code partitions} groups of
+     * consecutive windows): each executor loads the model from {@code modelDir} (a path it can read)
+     * and returns the negative log-likelihood of each of its windows; the driver adds them in
+     * window order, as the single-machine loop does, so both give the same total.
+     */
+    public dev.squish.eval.Perplexity.Result perplexity(Path modelDir, Model driverModel, int[] tokens, int seqLen, int partitions) {
+        dev.squish.eval.Perplexity.check(driverModel, tokens, seqLen);
+        long start = System.nanoTime();
+        int windows = tokens.length / seqLen, parts = Math.max(1, Math.min(partitions, windows));
+        String dir = modelDir.toAbsolutePath().toString();
+        List<int[]> ranges = new ArrayList<>();
+        for (int p = 0; p < parts; p++) ranges.add(new int[]{(int) ((long) windows * p / parts), (int) ((long) windows * (p + 1) / parts)});
+        String ver = VERSION;
+        List<double[]> nlls = map(ranges, r -> {
+            Model m = Executor.model(dir, ver);
+            dev.squish.model.KVCache cache = m.newCache(seqLen);
+            double[] out = new double[r[1] - r[0]];
+            for (int w = r[0]; w < r[1]; w++)
+                out[w - r[0]] = dev.squish.eval.Perplexity.windowNll(m, java.util.Arrays.copyOfRange(tokens, w * seqLen, (w + 1) * seqLen), cache);
+            return out;
+        });
+        double nll = 0;
+        for (double[] part : nlls) for (double v : part) nll += v;
+        long scored = (long) windows * (seqLen - 1);
+        return new dev.squish.eval.Perplexity.Result(Math.exp(nll / scored), scored, windows, nll, (System.nanoTime() - start) / 1e9);
+    }
+
     @Override public void close() { sc.close(); }
 
     private static void checkReachable(String master) {

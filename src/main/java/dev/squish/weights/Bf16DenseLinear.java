@@ -1,5 +1,6 @@
 package dev.squish.weights;
 
+import dev.squish.util.Lanes;
 import dev.squish.formats.DType;
 import dev.squish.formats.SafeTensors;
 import dev.squish.formats.SafeTensorsWriter;
@@ -99,7 +100,7 @@ public final class Bf16DenseLinear implements Linear {
             a3 = load(base + i + 3 * L).fma(FloatVector.fromArray(S, x, i + 3 * L), a3);
         }
         for (; i + L <= cols; i += L) a0 = load(base + i).fma(FloatVector.fromArray(S, x, i), a0);
-        float s = a0.add(a1).add(a2.add(a3)).reduceLanes(VectorOperators.ADD);
+        float s = Lanes.sum(a0.add(a1).add(a2.add(a3)));
         for (; i < cols; i++) s += fromBf16(w.getAtIndex(I16, base + i)) * x[i];
         return s;
     }

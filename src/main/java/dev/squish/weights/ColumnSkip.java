@@ -1,5 +1,6 @@
 package dev.squish.weights;
 
+import dev.squish.util.Lanes;
 import dev.squish.util.Parallel;
 import jdk.incubator.vector.FloatVector;
 import jdk.incubator.vector.VectorOperators;
@@ -65,7 +66,7 @@ public final class ColumnSkip {
         int i = 0;
         for (; i < bound; i += S.length())
             acc = FloatVector.fromMemorySegment(S, w, base + 4L * i, ByteOrder.LITTLE_ENDIAN).fma(FloatVector.fromArray(S, x, i), acc);
-        float s = acc.reduceLanes(VectorOperators.ADD);
+        float s = Lanes.sum(acc);
         for (; i < cols; i++) s += w.get(F32, base + 4L * i) * x[i];
         return s;
     }

@@ -1,5 +1,6 @@
 package dev.squish.weights;
 
+import dev.squish.util.Lanes;
 import dev.squish.formats.DType;
 import dev.squish.formats.SafeTensorsWriter;
 import dev.squish.util.Parallel;
@@ -70,7 +71,7 @@ public final class DenseLinear implements Linear {
             FloatVector a = FloatVector.fromMemorySegment(S, w, base + 4L * i, LE);
             acc = a.fma(FloatVector.fromArray(S, x, xOff + i), acc);
         }
-        float s = acc.reduceLanes(VectorOperators.ADD);
+        float s = Lanes.sum(acc);
         for (; i < cols; i++) s += w.get(F32, base + 4L * i) * x[xOff + i];
         return s;
     }

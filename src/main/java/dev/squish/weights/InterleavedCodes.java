@@ -1,10 +1,15 @@
 package dev.squish.weights;
 
+import dev.squish.util.Lanes;
 import dev.squish.util.Parallel;
 import jdk.incubator.vector.FloatVector;
 import jdk.incubator.vector.IntVector;
 import jdk.incubator.vector.VectorOperators;
 import jdk.incubator.vector.VectorSpecies;
+
+import java.lang.foreign.MemorySegment;
+import java.lang.foreign.ValueLayout;
+import java.nio.ByteOrder;
 
 import static dev.squish.weights.Kernels.L;
 import static dev.squish.weights.Kernels.S;
@@ -30,6 +35,11 @@ import static dev.squish.weights.Kernels.S;
  * the last whole block ({@code cols % B}, none in real models) are kept as plain bytes and summed
  * per element. The zero point uses {@code sum_i s (q_i - z) x_i = s sum_i q_i x_i - s z sum_i x_i}
  * with the per-group sums of x computed once per call.
+ *
+ * <p>The packed codes live off the Java heap ({@link OffHeap}):
+ * they are most of a quantized model's bytes (800 MB for the 1B-shaped model at int8), and on the
+ * heap they made {@code eval} of that model fail under {@code -Xmx512m}. Always native, never a heap
+ * segment, so the kernels see one segment kind (mixing kinds makes C2 fall back to scalar code).
  */
 final class InterleavedCodes {
     /** Rows per quad: 4 accumulators + 4 group totals + codes stay well inside 32 (16 with AVX2) registers. */
@@ -39,7 +49,7 @@ final class InterleavedCodes {
 
     final int rows, cols, bits, group, groups;
     private final int per, block, nb, full, tailCols, quads, mask;
-    private final int[] packed;   // [quad][block][RI][L]
+    private final MemorySegment packed; // int32 [quad][block][RI][L], native order, off-heap
     private final byte[] tail;    // [rows][tailCols], unsigned codes
     private final float[] ks, kz; // [quad][group][RI]: scale and scale * zero (0 for padding rows)
     private final float[] xscale; // per code position k: 2^-(k*bits), 1 for the last (shifted) one
@@ -58,7 +68,7 @@ final class InterleavedCodes {
         this.tailCols = cols - full;
         this.quads = (rows + RI - 1) / RI;
         this.mask = (1 << bits) - 1;
-        this.packed = new int[Math.multiplyExact(Math.multiplyExact(quads, nb), RI * L)];
+        this.packed = OffHeap.allocate(Math.multiplyExact(Math.multiplyExact((long) quads * nb, RI * L), 4L));
         this.tail = new byte[rows * tailCols];
         this.ks = new float[quads * groups * RI];
         this.kz = new float[quads * groups * RI];
@@ -74,22 +84,32 @@ final class InterleavedCodes {
 
     float scale(int r, int g) { return ks[((r / RI) * groups + g) * RI + r % RI]; }
 
-    private int word(int r, int c) {
+    private static final ValueLayout.OfInt INT = ValueLayout.JAVA_INT;
+    private static final ByteOrder NATIVE = ByteOrder.nativeOrder();
+
+    /** Byte offset of the int that holds code (r, c). */
+    private long word(int r, int c) {
         int b = c / block, w = c % block;
-        return (((r / RI) * nb + b) * RI + r % RI) * L + w % L;
+        return ((((long) (r / RI) * nb + b) * RI + r % RI) * L + w % L) * 4;
+    }
+
+    /** The int vector of row {@code 4q + i}, block b. */
+    private IntVector load(int q, int b, int i) {
+        return IntVector.fromMemorySegment(IS, packed, ((((long) q * nb + b) * RI + i) * L) * 4, NATIVE);
     }
 
     private int shift(int c) { return (c % block) / L * bits; }
 
     int code(int r, int c) {
         if (c >= full) return tail[r * tailCols + c - full] & 0xff;
-        return (packed[word(r, c)] >>> shift(c)) & mask;
+        return (packed.get(INT, word(r, c)) >>> shift(c)) & mask;
     }
 
     void set(int r, int c, int q) {
         if (c >= full) { tail[r * tailCols + c - full] = (byte) q; return; }
-        int i = word(r, c), s = shift(c);
-        packed[i] = (packed[i] & ~(mask << s)) | (q << s);
+        long i = word(r, c);
+        int s = shift(c);
+        packed.set(INT, i, (packed.get(INT, i) & ~(mask << s)) | (q << s));
     }
 
     // ---- decode ----
@@ -128,9 +148,8 @@ final class InterleavedCodes {
         for (int b = 0, g = 0; b < nb; g++) {
             FloatVector a0 = FloatVector.zero(S), a1 = a0, a2 = a0, a3 = a0;
             for (int end = Math.min(nb, b + bpg); b < end; b++) {
-                int p = (q * nb + b) * RI * L, c = b * block;
-                IntVector w0 = IntVector.fromArray(IS, packed, p), w1 = IntVector.fromArray(IS, packed, p + L);
-                IntVector w2 = IntVector.fromArray(IS, packed, p + 2 * L), w3 = IntVector.fromArray(IS, packed, p + 3 * L);
+                int c = b * block;
+                IntVector w0 = load(q, b, 0), w1 = load(q, b, 1), w2 = load(q, b, 2), w3 = load(q, b, 3);
                 for (int k = 0; k < 7; k++) {
                     int m = 0xf << (4 * k);
                     FloatVector xv = FloatVector.fromArray(S, xs, c + k * L);
@@ -151,8 +170,8 @@ final class InterleavedCodes {
             t2 = a2.fma(FloatVector.broadcast(S, ks[so + 2]), t2);
             t3 = a3.fma(FloatVector.broadcast(S, ks[so + 3]), t3);
         }
-        out[0] = t0.reduceLanes(VectorOperators.ADD); out[1] = t1.reduceLanes(VectorOperators.ADD);
-        out[2] = t2.reduceLanes(VectorOperators.ADD); out[3] = t3.reduceLanes(VectorOperators.ADD);
+        out[0] = Lanes.sum(t0); out[1] = Lanes.sum(t1);
+        out[2] = Lanes.sum(t2); out[3] = Lanes.sum(t3);
     }
 
     /** int8, P = 4: as {@link #quad4}. */
@@ -162,9 +181,8 @@ final class InterleavedCodes {
         for (int b = 0, g = 0; b < nb; g++) {
             FloatVector a0 = FloatVector.zero(S), a1 = a0, a2 = a0, a3 = a0;
             for (int end = Math.min(nb, b + bpg); b < end; b++) {
-                int p = (q * nb + b) * RI * L, c = b * block;
-                IntVector w0 = IntVector.fromArray(IS, packed, p), w1 = IntVector.fromArray(IS, packed, p + L);
-                IntVector w2 = IntVector.fromArray(IS, packed, p + 2 * L), w3 = IntVector.fromArray(IS, packed, p + 3 * L);
+                int c = b * block;
+                IntVector w0 = load(q, b, 0), w1 = load(q, b, 1), w2 = load(q, b, 2), w3 = load(q, b, 3);
                 for (int k = 0; k < 3; k++) {
                     int m = 0xff << (8 * k);
                     FloatVector xv = FloatVector.fromArray(S, xs, c + k * L);
@@ -185,8 +203,8 @@ final class InterleavedCodes {
             t2 = a2.fma(FloatVector.broadcast(S, ks[so + 2]), t2);
             t3 = a3.fma(FloatVector.broadcast(S, ks[so + 3]), t3);
         }
-        out[0] = t0.reduceLanes(VectorOperators.ADD); out[1] = t1.reduceLanes(VectorOperators.ADD);
-        out[2] = t2.reduceLanes(VectorOperators.ADD); out[3] = t3.reduceLanes(VectorOperators.ADD);
+        out[0] = Lanes.sum(t0); out[1] = Lanes.sum(t1);
+        out[2] = Lanes.sum(t2); out[3] = Lanes.sum(t3);
     }
 
     /** Dequantizes row r into dst[off ..] as (q - zero) * scale (prefill tiles). */
@@ -196,7 +214,7 @@ final class InterleavedCodes {
             int g = b * block / group, c = b * block;
             float s = ks[(qd * groups + g) * RI + ri], z = zeros[r * groups + g];
             FloatVector sv = FloatVector.broadcast(S, s), zv = FloatVector.broadcast(S, z);
-            IntVector w = IntVector.fromArray(IS, packed, ((qd * nb + b) * RI + ri) * L);
+            IntVector w = load(qd, b, ri);
             for (int k = 0; k < per; k++) {
                 IntVector v = k == per - 1 ? w.lanewise(VectorOperators.LSHR, k * bits) : w.and(mask << (k * bits));
                 ((FloatVector) v.convert(VectorOperators.I2F, 0)).mul(xscale[k]).sub(zv).mul(sv).intoArray(dst, off + c + k * L);

@@ -1,5 +1,6 @@
 package dev.squish.weights;
 
+import dev.squish.util.Lanes;
 import dev.squish.util.Parallel;
 import jdk.incubator.vector.FloatVector;
 import jdk.incubator.vector.VectorOperators;
@@ -33,7 +34,7 @@ final class Kernels {
             acc1 = FloatVector.fromArray(S, a, ao + i + L).fma(FloatVector.fromArray(S, b, bo + i + L), acc1);
         }
         for (; i + L <= n; i += L) acc0 = FloatVector.fromArray(S, a, ao + i).fma(FloatVector.fromArray(S, b, bo + i), acc0);
-        float s = acc0.add(acc1).reduceLanes(VectorOperators.ADD);
+        float s = Lanes.sum(acc0.add(acc1));
         for (; i < n; i++) s += a[ao + i] * b[bo + i];
         return s;
     }
@@ -43,7 +44,7 @@ final class Kernels {
         FloatVector acc = FloatVector.zero(S);
         int i = from;
         for (; i + L <= to; i += L) acc = acc.add(FloatVector.fromArray(S, a, i));
-        float s = acc.reduceLanes(VectorOperators.ADD);
+        float s = Lanes.sum(acc);
         for (; i < to; i++) s += a[i];
         return s;
     }

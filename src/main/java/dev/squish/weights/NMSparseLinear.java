@@ -1,5 +1,6 @@
 package dev.squish.weights;
 
+import dev.squish.util.Lanes;
 import dev.squish.formats.DType;
 import dev.squish.formats.SafeTensors;
 import dev.squish.formats.SafeTensorsWriter;
@@ -160,7 +161,7 @@ public final class NMSparseLinear implements Linear {
             IntVector.fromArray(IS, baseCol, j).add(positions(r, j)).intoArray(scratch, 0);
             acc = FloatVector.fromArray(S, values, vo + j).fma(FloatVector.fromArray(S, x, 0, scratch, 0), acc);
         }
-        float s = acc.reduceLanes(VectorOperators.ADD);
+        float s = Lanes.sum(acc);
         for (; j < k; j++) s += values[vo + j] * x[baseCol[j] + position(r, j)];
         return s;
     }
@@ -188,7 +189,7 @@ public final class NMSparseLinear implements Linear {
             FloatVector x0 = i0.selectFrom(FloatVector.fromArray(S, xp, c0), FloatVector.fromArray(S, xp, c0 + L));
             a0 = FloatVector.fromArray(S, values, vo + j).fma(x0, a0);
         }
-        float s = a0.add(a1).reduceLanes(VectorOperators.ADD);
+        float s = Lanes.sum(a0.add(a1));
         for (; j < k; j++) s += values[vo + j] * xp[baseCol[j] + position(r, j)];
         return s;
     }
@@ -216,7 +217,7 @@ public final class NMSparseLinear implements Linear {
             long b = (mask[mb + (c >>> 6)] >>> (c & 63)) & laneMask;
             a0 = FloatVector.fromArray(S, values, vo + c / m * n).expand(VectorMask.fromLong(S, b)).fma(FloatVector.fromArray(S, x, c), a0);
         }
-        float s = a0.add(a1).add(a2.add(a3)).reduceLanes(VectorOperators.ADD);
+        float s = Lanes.sum(a0.add(a1).add(a2.add(a3)));
         for (int j = c / m * n; j < k; j++) s += values[vo + j] * x[baseCol[j] + position(r, j)];
         return s;
     }

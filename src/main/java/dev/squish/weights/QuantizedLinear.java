@@ -1,5 +1,6 @@
 package dev.squish.weights;
 
+import dev.squish.util.Lanes;
 import dev.squish.SquishException;
 import dev.squish.formats.DType;
 import dev.squish.formats.SafeTensors;
@@ -145,7 +146,7 @@ public final class QuantizedLinear implements Linear {
             int c0 = g * group, c1 = Math.min(cols, c0 + group), c = c0;
             FloatVector a = FloatVector.zero(S);
             for (; c + L <= c1; c += L) a = a.add(FloatVector.fromArray(S, x, xo + c));
-            float s = a.reduceLanes(VectorOperators.ADD);
+            float s = Lanes.sum(a);
             for (; c < c1; c++) s += x[xo + c];
             xs[g] = s;
         }
@@ -168,7 +169,7 @@ public final class QuantizedLinear implements Linear {
         for (; g + L <= groups; g += L)
             acc = FloatVector.fromArray(S, scales, sb + g).mul(FloatVector.fromArray(S, zeros, sb + g).sub(off))
                     .fma(FloatVector.fromArray(S, xs, g), acc);
-        float z = acc.reduceLanes(VectorOperators.ADD);
+        float z = Lanes.sum(acc);
         for (; g < groups; g++) z += scales[sb + g] * (zeros[sb + g] - offset) * xs[g];
         return z;
     }
@@ -200,7 +201,7 @@ public final class QuantizedLinear implements Linear {
             if ((g & 1) == 0) t0 = a0.add(a1).fma(FloatVector.broadcast(S, s), t0);
             else t1 = a0.add(a1).fma(FloatVector.broadcast(S, s), t1);
         }
-        return t0.add(t1).reduceLanes(VectorOperators.ADD) + extra - zeroTerm(sb, xs, 128f);
+        return Lanes.sum(t0.add(t1)) + extra - zeroTerm(sb, xs, 128f);
     }
 
     /** int4, groups made of whole 32-column blocks: sum over the blocks, scaled into one of two totals. */
@@ -227,7 +228,7 @@ public final class QuantizedLinear implements Linear {
                 else t1 = hi.fma(sixteenth, lo).fma(sv, t1);
             }
         }
-        float sum = t0.add(t1).reduceLanes(VectorOperators.ADD);
+        float sum = Lanes.sum(t0.add(t1));
         for (; g < groups; g++) sum += scales[sb + g] * groupDot4(r, g, x);
         return sum - zeroTerm(sb, xs, 0f);
     }
@@ -252,7 +253,7 @@ public final class QuantizedLinear implements Linear {
         }
         for (int c = c0; c < b0 * 32; c++) tail += code(r, c) * x[c];
         for (int c = b1 * 32; c < c1; c++) tail += code(r, c) * x[c];
-        return hi.fma(FloatVector.broadcast(S, 0.0625f), lo).reduceLanes(VectorOperators.ADD) + tail;
+        return Lanes.sum(hi.fma(FloatVector.broadcast(S, 0.0625f), lo)) + tail;
     }
 
     /** Dequantizes row r into dst (for prefill tiles; vectorized for int8, per element for int4 edges). */

@@ -1,5 +1,6 @@
 package dev.squish.weights;
 
+import dev.squish.util.Lanes;
 import dev.squish.formats.DType;
 import dev.squish.formats.SafeTensors;
 import dev.squish.formats.SafeTensorsWriter;
@@ -7,6 +8,8 @@ import dev.squish.util.Parallel;
 import jdk.incubator.vector.FloatVector;
 import jdk.incubator.vector.VectorMask;
 import jdk.incubator.vector.VectorOperators;
+
+import java.lang.foreign.MemorySegment;
 
 import static dev.squish.weights.Kernels.L;
 import static dev.squish.weights.Kernels.S;
@@ -26,6 +29,10 @@ import static dev.squish.weights.Kernels.S;
  *
  * <p>File: {@code PREFIX.mask} I64 [rows, ceil(cols / 64)] (bit j of word w = column 64 w + j),
  * {@code PREFIX.values} F32 [nnz], {@code PREFIX.shape} I32 [rows, cols]. Format {@code sparse}.
+ *
+ * <p>The values (97% of the bytes at 50% density) are held off the Java heap ({@link OffHeap}), so a
+ * model several times the heap evaluates under {@code -Xmx512m}; the masks stay on the heap (1/64 of
+ * the dense size).
  */
 public final class SparseLinear implements Linear {
     public static final String FORMAT = "sparse";
@@ -34,10 +41,10 @@ public final class SparseLinear implements Linear {
 
     private final int rows, cols, wpr;
     private final long[] mask;      // [rows * wpr]
-    private final float[] values;   // [nnz + PAD]
+    private final MemorySegment values; // float32 [nnz + PAD], little-endian, off-heap
     private final int[] rowPtr;     // [rows + 1], derived from the mask
 
-    private SparseLinear(int rows, int cols, long[] mask, float[] values) {
+    private SparseLinear(int rows, int cols, long[] mask, MemorySegment values) {
         this.rows = rows; this.cols = cols; this.wpr = Bitmask.words(cols);
         this.mask = mask; this.values = values;
         this.rowPtr = new int[rows + 1];
@@ -56,9 +63,9 @@ public final class SparseLinear implements Linear {
         for (int r = 0; r < rows; r++)
             for (int c = 0; c < cols; c++)
                 if (w[r * cols + c] != 0) { Bitmask.set(mask, wpr, r, c); nnz++; }
-        float[] v = new float[nnz + Kernels.PAD];
-        int p = 0;
-        for (float f : w) if (f != 0) v[p++] = f;
+        MemorySegment v = OffHeap.allocate(4L * (nnz + Kernels.PAD));
+        long p = 0;
+        for (float f : w) if (f != 0) v.set(OffHeap.F32, 4 * p++, f);
         return new SparseLinear(rows, cols, mask, v);
     }
 
@@ -79,20 +86,20 @@ public final class SparseLinear implements Linear {
             for (; i + 64 <= vecEnd; i += 64) {
                 long w = mask[mb + (i >>> 6)];
                 int p1 = p + Long.bitCount(w & 0xffffL), p2 = p + Long.bitCount(w & 0xffffffffL), p3 = p + Long.bitCount(w & 0xffffffffffffL);
-                a0 = FloatVector.fromArray(S, values, p).expand(VectorMask.fromLong(S, w & 0xffff)).fma(FloatVector.fromArray(S, x, i), a0);
-                a1 = FloatVector.fromArray(S, values, p1).expand(VectorMask.fromLong(S, (w >>> 16) & 0xffff)).fma(FloatVector.fromArray(S, x, i + 16), a1);
-                a2 = FloatVector.fromArray(S, values, p2).expand(VectorMask.fromLong(S, (w >>> 32) & 0xffff)).fma(FloatVector.fromArray(S, x, i + 32), a2);
-                a3 = FloatVector.fromArray(S, values, p3).expand(VectorMask.fromLong(S, w >>> 48)).fma(FloatVector.fromArray(S, x, i + 48), a3);
+                a0 = FloatVector.fromMemorySegment(S, values, 4L * p, OffHeap.LE).expand(VectorMask.fromLong(S, w & 0xffff)).fma(FloatVector.fromArray(S, x, i), a0);
+                a1 = FloatVector.fromMemorySegment(S, values, 4L * p1, OffHeap.LE).expand(VectorMask.fromLong(S, (w >>> 16) & 0xffff)).fma(FloatVector.fromArray(S, x, i + 16), a1);
+                a2 = FloatVector.fromMemorySegment(S, values, 4L * p2, OffHeap.LE).expand(VectorMask.fromLong(S, (w >>> 32) & 0xffff)).fma(FloatVector.fromArray(S, x, i + 32), a2);
+                a3 = FloatVector.fromMemorySegment(S, values, 4L * p3, OffHeap.LE).expand(VectorMask.fromLong(S, w >>> 48)).fma(FloatVector.fromArray(S, x, i + 48), a3);
                 p += Long.bitCount(w);
             }
         }
         for (; i < vecEnd; i += L) {
             long b = bits(r, i);
-            a0 = FloatVector.fromArray(S, values, p).expand(VectorMask.fromLong(S, b)).fma(FloatVector.fromArray(S, x, i), a0);
+            a0 = FloatVector.fromMemorySegment(S, values, 4L * p, OffHeap.LE).expand(VectorMask.fromLong(S, b)).fma(FloatVector.fromArray(S, x, i), a0);
             p += Long.bitCount(b);
         }
-        float s = a0.add(a1).add(a2.add(a3)).reduceLanes(VectorOperators.ADD);
-        for (; i < cols; i++) if ((mask[mb + (i >>> 6)] >>> (i & 63) & 1) != 0) s += values[p++] * x[i];
+        float s = Lanes.sum(a0.add(a1).add(a2.add(a3)));
+        for (; i < cols; i++) if ((mask[mb + (i >>> 6)] >>> (i & 63) & 1) != 0) s += values.get(OffHeap.F32, 4L * p++) * x[i];
         return s;
     }
 
@@ -107,10 +114,10 @@ public final class SparseLinear implements Linear {
         int p = rowPtr[r], vecEnd = VEC ? S.loopBound(cols) : 0, i = 0;
         for (; i < vecEnd; i += L) {
             long b = bits(r, i);
-            FloatVector.fromArray(S, values, p).expand(VectorMask.fromLong(S, b)).intoArray(dst, off + i);
+            FloatVector.fromMemorySegment(S, values, 4L * p, OffHeap.LE).expand(VectorMask.fromLong(S, b)).intoArray(dst, off + i);
             p += Long.bitCount(b);
         }
-        for (; i < cols; i++) dst[off + i] = (mask[r * wpr + (i >>> 6)] >>> (i & 63) & 1) != 0 ? values[p++] : 0f;
+        for (; i < cols; i++) dst[off + i] = (mask[r * wpr + (i >>> 6)] >>> (i & 63) & 1) != 0 ? values.get(OffHeap.F32, 4L * p++) : 0f;
     }
 
     @Override public void matmul(float[] x, int n, float[] y) {
@@ -132,7 +139,7 @@ public final class SparseLinear implements Linear {
 
     @Override public void write(String prefix, SafeTensorsWriter out) {
         FormatIO.addLongs(out, prefix + ".mask", new long[]{rows, wpr}, mask);
-        FormatIO.addF32(out, prefix + ".values", new long[]{nonZeros()}, values, (int) nonZeros());
+        out.add(prefix + ".values", DType.F32, new long[]{nonZeros()}, values.asSlice(0, 4L * nonZeros()));
         FormatIO.writeShape(out, prefix, rows, cols);
         out.metadata(WeightFormats.META_PREFIX + prefix, FORMAT);
     }
@@ -148,6 +155,6 @@ public final class SparseLinear implements Linear {
         long nnz = 0;
         for (long m : mask) nnz += Long.bitCount(m);
         var vt = FormatIO.need(st, prefix + ".values", DType.F32, nnz);
-        return new SparseLinear(rows, cols, mask, FormatIO.floats(vt, Kernels.PAD));
+        return new SparseLinear(rows, cols, mask, OffHeap.copy(vt.data(), 4L * Kernels.PAD));
     }
 }

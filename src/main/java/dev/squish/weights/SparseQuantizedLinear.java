@@ -1,5 +1,6 @@
 package dev.squish.weights;
 
+import dev.squish.util.Lanes;
 import dev.squish.formats.DType;
 import dev.squish.formats.SafeTensors;
 import dev.squish.formats.SafeTensorsWriter;
@@ -181,7 +182,7 @@ public final class SparseQuantizedLinear implements Linear {
                 extra += s * tail;
             }
         }
-        return total.reduceLanes(VectorOperators.ADD) + extra;
+        return Lanes.sum(total) + extra;
     }
 
     @Override public void matvec(float[] x, float[] y) {

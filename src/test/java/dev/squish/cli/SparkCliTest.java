@@ -46,13 +46,7 @@ class SparkCliTest {
         return max;
     }
 
-    /**
-     * Wanda end to end (its masks follow the statistics, and a last-bit difference in an
-     * activation does not compound). GPTQ is not asserted end to end: its rounding amplifies
-     * last-bit differences of the forward pass, which are not yet reproducible in every run (2 of 5
-     * runs of the fixture differed; see docs/spark.md). The exact reduction itself is asserted
-     * bit for bit by SparkActivationsTest.
-     */
+    /** Wanda end to end (the exact reduction itself is asserted bit for bit by SparkActivationsTest). */
     @Test
     void wandaOnSparkGivesTheSingleMachineWeights() {
         Path local = tmp.resolve("local"), spark = tmp.resolve("spark");
@@ -64,6 +58,27 @@ class SparkCliTest {
         assertTrue(d <= 1e-5, "max weight difference " + d);
         // the comparison means something: wanda changed the weights of the fixture
         assertTrue(maxDifference(Fixtures.LLAMA, local, false) > 1e-3);
+    }
+
+    /**
+     * GPTQ and SparseGPT end to end: their rounding and mask choices amplify any last-bit
+     * difference of the forward pass, so this holds only because the forward pass and the
+     * statistics are reproducible (util.Lanes, model.Ops.exp, the double-double sums).
+     */
+    @Test
+    void gptqAndSparseGptOnSparkGiveTheSingleMachineWeights() {
+        for (String[] m : new String[][]{{"gptq", "--bits", "4", "--group-size", "32"}, {"sparsegpt", "--sparsity", "0.5"}}) {
+            Path local = tmp.resolve(m[0] + "-local"), spark = tmp.resolve(m[0] + "-spark");
+            List<String> extra = new ArrayList<>(List.of(m).subList(1, m.length));
+            CliTest.Run a = CliTest.run(args(local, m[0], extra.toArray(String[]::new)).toArray(String[]::new));
+            assertEquals(0, a.code(), a.err());
+            extra.addAll(List.of("--spark", "local[2]"));
+            CliTest.Run b = CliTest.run(args(spark, m[0], extra.toArray(String[]::new)).toArray(String[]::new));
+            assertEquals(0, b.code(), b.err());
+            double d = maxDifference(local, spark);
+            assertTrue(d <= 1e-5, m[0] + ": max weight difference " + d);
+            assertTrue(maxDifference(Fixtures.LLAMA, local, false) > 1e-3, m[0] + " changed the weights");
+        }
     }
 
     @Test
@@ -80,5 +95,65 @@ class SparkCliTest {
         assertEquals(2, r.code(), r.err());
         assertTrue(r.err().startsWith("error: --spark-partitions"), r.err());
         assertFalse(Files.exists(out));
+    }
+
+    /** A text of a few windows (the test split's first 6,000 characters). */
+    private Path text() throws Exception {
+        Path t = tmp.resolve("text.txt");
+        Files.writeString(t, Files.readString(Fixtures.TEST).substring(0, 6000));
+        return t;
+    }
+
+    private static com.fasterxml.jackson.databind.JsonNode json(CliTest.Run r) throws Exception {
+        return new com.fasterxml.jackson.databind.ObjectMapper().readTree(r.out());
+    }
+
+    /** eval --spark: the windows split across two executors give the single-machine perplexity. */
+    @Test
+    void evalOnSparkGivesTheSingleMachinePerplexity() throws Exception {
+        Path text = text();
+        CliTest.Run a = CliTest.run("eval", Fixtures.LLAMA.toString(), "--data", text.toString(), "--seq-len", "64", "--json");
+        assertEquals(0, a.code(), a.err());
+        CliTest.Run b = CliTest.run("eval", Fixtures.LLAMA.toString(), "--data", text.toString(), "--seq-len", "64", "--json",
+                "--spark", "local[2]", "--spark-partitions", "3");
+        assertEquals(0, b.code(), b.err());
+        var x = json(a); var y = json(b);
+        assertTrue(x.get("windows").asInt() >= 3, a.out());
+        assertEquals(x.get("windows").asInt(), y.get("windows").asInt());
+        assertEquals(x.get("tokens").asLong(), y.get("tokens").asLong());
+        double p = x.get("perplexity").asDouble(), q = y.get("perplexity").asDouble();
+        assertEquals(p, q, 1e-9 * p, "one machine " + p + ", spark " + q);
+    }
+
+    /** sweep --spark: every trial (dense, each sparsity) runs as a Spark task and gives the single-machine numbers. */
+    @Test
+    void sweepOnSparkGivesTheSingleMachineTable() throws Exception {
+        Path text = text();
+        List<String> common = List.of("sweep", Fixtures.LLAMA.toString(), "--methods", "magnitude,wanda", "--sparsity", "0.3,0.6",
+                "--data", text.toString(), "--calibration", Fixtures.TRAIN.toString(), "--samples", "4", "--seq-len", "32",
+                "--sampling", "sequential", "--json");
+        CliTest.Run a = CliTest.run(common.toArray(String[]::new));
+        assertEquals(0, a.code(), a.err());
+        List<String> withSpark = new ArrayList<>(common);
+        withSpark.addAll(List.of("--spark", "local[2]"));
+        CliTest.Run b = CliTest.run(withSpark.toArray(String[]::new));
+        assertEquals(0, b.code(), b.err());
+        var x = json(a); var y = json(b);
+        double d0 = x.get("dense_perplexity").asDouble();
+        assertEquals(d0, y.get("dense_perplexity").asDouble(), 1e-9 * d0);
+        assertEquals(4, x.get("results").size());
+        for (int i = 0; i < 4; i++) {
+            var r = x.get("results").get(i); var s = y.get("results").get(i);
+            assertEquals(r.get("method").asText(), s.get("method").asText());
+            assertEquals(r.get("sparsity").asDouble(), s.get("sparsity").asDouble());
+            assertEquals(r.get("parameters").asLong(), s.get("parameters").asLong());
+            double p = r.get("perplexity").asDouble();
+            assertEquals(p, s.get("perplexity").asDouble(), 1e-9 * p, r + " vs " + s);
+            assertNotEquals(d0, p, "pruning changed the model");
+        }
+        CliTest.Run c = CliTest.run("sweep", Fixtures.LLAMA.toString(), "--methods", "magnitude", "--sparsity", "0.5", "--data",
+                text.toString(), "--task", Fixtures.TRAIN.toString(), "--spark", "local[2]");
+        assertEquals(2, c.code(), c.err());
+        assertTrue(c.err().startsWith("error: --task does not apply with --spark"), c.err());
     }
 }

@@ -14,9 +14,10 @@ import java.util.concurrent.TimeUnit;
 import static org.junit.jupiter.api.Assertions.*;
 
 /**
- * Bounded memory: a synthetic Llama of about 1.7 GB of float32 weights is compressed and evaluated
- * by a JVM limited to a 512 MB heap. Weights are read from memory-mapped files, and each
- * compressed block is written out and released before the next (docs/robustness.md).
+ * Bounded memory: a synthetic Llama of about 1.7 GB of float32 weights is compressed and evaluated,
+ * and its compressed outputs (50% sparse, int8) are evaluated, by a JVM limited to a 512 MB heap.
+ * Weights are read from memory-mapped files, each compressed block is written out and released
+ * before the next, and compressed weights are repacked off the heap at load (docs/robustness.md).
  */
 class LargeModelTest {
     @TempDir Path tmp;
@@ -34,8 +35,6 @@ class LargeModelTest {
         Path text = ModelFiles.text(tmp, "text.txt", Files.readString(Fixtures.VALID).substring(0, 400));
         Path out = tmp.resolve("out");
 
-        // Not --eval: reloading compressed formats (sparse, quantized) copies them onto the heap
-        // (weights/FormatIO), which does not stream yet; see docs/robustness.md.
         Result r = java("compress", model.toString(), "-o", out.toString(), "--method", "magnitude", "--sparsity", "0.5", "--json");
         assertEquals(0, r.rc, r.log);
         var json = ModelFiles.JSON.readTree(r.log.lines().filter(l -> l.startsWith("{")).findFirst().orElseThrow());
@@ -52,10 +51,25 @@ class LargeModelTest {
             assertTrue(st.has("lm_head.weight") && st.has("model.embed_tokens.weight") && st.has("model.norm.weight"));
         }
 
-        r = java("eval", model.toString(), "--data", text.toString(), "--seq-len", "64", "--json");
+        double dense = perplexity(model, text);
+        assertTrue(Double.isFinite(dense) && dense > 1, "dense " + dense);
+        // The compressed output (sparse values 0.85 GB, off the heap once loaded) under the same heap.
+        double pruned = perplexity(out, text);
+        assertTrue(Double.isFinite(pruned) && pruned > 1 && pruned != dense, dense + " vs " + pruned);
+
+        // int8: the repacked codes (0.4 GB here) are off the heap too.
+        Path q8 = tmp.resolve("q8");
+        r = java("compress", model.toString(), "-o", q8.toString(), "--method", "rtn", "--bits", "8", "--group-size", "128");
         assertEquals(0, r.rc, r.log);
-        double ppl = ModelFiles.JSON.readTree(r.log.lines().filter(l -> l.startsWith("{")).findFirst().orElseThrow()).get("perplexity").asDouble();
-        assertTrue(Double.isFinite(ppl) && ppl > 1, r.log);
+        double quant = perplexity(q8, text);
+        // random weights: int8-g128 keeps the logits within a few percent of the dense model's
+        assertEquals(dense, quant, 0.05 * dense, "int8 " + quant + " vs dense " + dense);
+    }
+
+    double perplexity(Path dir, Path text) throws Exception {
+        Result r = java("eval", dir.toString(), "--data", text.toString(), "--seq-len", "64", "--json");
+        assertEquals(0, r.rc, r.log);
+        return ModelFiles.JSON.readTree(r.log.lines().filter(l -> l.startsWith("{")).findFirst().orElseThrow()).get("perplexity").asDouble();
     }
 
     record Result(int rc, String log) {}
@@ -63,7 +77,7 @@ class LargeModelTest {
     /** Runs the CLI in a fresh JVM with a small heap. */
     Result java(String... args) throws Exception {
         List<String> cmd = new ArrayList<>(List.of(ProcessHandle.current().info().command().orElse("java"), HEAP,
-                "--add-modules=jdk.incubator.vector", "--enable-native-access=ALL-UNNAMED",
+                "-XX:MaxDirectMemorySize=1t", "--add-modules=jdk.incubator.vector", "--enable-native-access=ALL-UNNAMED",
                 "-cp", System.getProperty("java.class.path"), "dev.squish.cli.Main"));
         cmd.addAll(List.of(args));
         Path log = tmp.resolve("run.log");

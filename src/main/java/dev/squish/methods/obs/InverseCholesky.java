@@ -1,5 +1,6 @@
 package dev.squish.methods.obs;
 
+import dev.squish.util.Lanes;
 import dev.squish.util.Blas;
 import dev.squish.util.Parallel;
 import jdk.incubator.vector.DoubleVector;
@@ -121,7 +122,7 @@ final class InverseCholesky {
                 acc0 = DoubleVector.fromArray(S, a, ao + i).fma(DoubleVector.fromArray(S, b, bo + i), acc0);
                 acc1 = DoubleVector.fromArray(S, a, ao + i + S.length()).fma(DoubleVector.fromArray(S, b, bo + i + S.length()), acc1);
             }
-            s = acc0.add(acc1).reduceLanes(VectorOperators.ADD);
+            s = Lanes.sum(acc0.add(acc1));
         }
         for (; i < len; i++) s += a[ao + i] * b[bo + i];
         return s;
