@@ -166,7 +166,7 @@ public abstract class Architecture {
         public int outputColumns() { return cols.get(output); }
     }
 
-    /** The couplings of this family, empty when it has none that structured pruning supports (GPT-2's fused QKV). */
+    /** The couplings of this family that structured pruning supports (none by default). */
     public List<Coupling> couplings() { return List.of(); }
 
     /** The shape of one block: query heads, key/value heads, MLP width (what a plain config holds per model). */

@@ -187,6 +187,9 @@ class StructureTest {
     @Test void configKeysOfBothFamilies() {
         assertEquals("num_hidden_layers", Architecture.of(ModelConfig.load(Fixtures.LLAMA)).configKeys().get(0));
         assertEquals("n_layer", Architecture.of(ModelConfig.load(Fixtures.GPT2)).configKeys().get(0));
-        assertTrue(Architecture.of(ModelConfig.load(Fixtures.GPT2)).couplings().isEmpty());
+        // GPT-2: the MLP channels only (its fused c_attn heads stay whole, see Gpt2.couplings)
+        var gpt2 = Architecture.of(ModelConfig.load(Fixtures.GPT2)).couplings();
+        assertEquals(1, gpt2.size());
+        assertEquals("mlp", gpt2.getFirst().name());
     }
 }
