@@ -11,6 +11,8 @@ import jdk.incubator.vector.VectorOperators;
 import jdk.incubator.vector.VectorMask;
 import jdk.incubator.vector.VectorSpecies;
 
+import java.lang.foreign.MemorySegment;
+
 import static dev.squish.weights.Kernels.L;
 import static dev.squish.weights.Kernels.S;
 
@@ -36,7 +38,7 @@ public final class NMSparseLinear implements Linear {
     private static final VectorSpecies<Integer> IS = S.withLanes(int.class);
 
     private final int rows, cols, n, m, groups, k, ib, rw;
-    private final float[] values;  // [rows * k + PAD]
+    private final MemorySegment values;  // float32 [rows * k + PAD], little-endian, off-heap (OffHeap)
     private final int[] idx;       // [rows * rw + PAD]
     private final int[] baseCol;   // [k + PAD]: first column of slot j's group
     /**
@@ -50,7 +52,7 @@ public final class NMSparseLinear implements Linear {
     private final int[] laneCol;     // path 2: column of lane j's group relative to the chunk's first group
     private final long hiWord;       // lanes that read the second index word (when L * ib = 64)
 
-    private NMSparseLinear(int rows, int cols, int n, int m, float[] values, int[] idx) {
+    private NMSparseLinear(int rows, int cols, int n, int m, MemorySegment values, int[] idx) {
         this.rows = rows; this.cols = cols; this.n = n; this.m = m;
         this.groups = (cols + m - 1) / m;
         this.k = n * groups;
@@ -130,7 +132,7 @@ public final class NMSparseLinear implements Linear {
                     idx[r * rw + (bit >>> 5)] |= pos[s] << (bit & 31);
                 }
             }
-        return new NMSparseLinear(rows, cols, n, m, values, idx);
+        return new NMSparseLinear(rows, cols, n, m, OffHeap.copy(values, values.length, values.length), idx);
     }
 
     @Override public int rows() { return rows; }
@@ -159,10 +161,10 @@ public final class NMSparseLinear implements Linear {
         FloatVector acc = FloatVector.zero(S);
         for (; j < kv; j += L) {
             IntVector.fromArray(IS, baseCol, j).add(positions(r, j)).intoArray(scratch, 0);
-            acc = FloatVector.fromArray(S, values, vo + j).fma(FloatVector.fromArray(S, x, 0, scratch, 0), acc);
+            acc = FloatVector.fromMemorySegment(S, values, 4L * (vo + j), OffHeap.LE).fma(FloatVector.fromArray(S, x, 0, scratch, 0), acc);
         }
         float s = Lanes.sum(acc);
-        for (; j < k; j++) s += values[vo + j] * x[baseCol[j] + position(r, j)];
+        for (; j < k; j++) s += values.get(OffHeap.F32, 4L * (vo + j)) * x[baseCol[j] + position(r, j)];
         return s;
     }
 
@@ -180,17 +182,17 @@ public final class NMSparseLinear implements Linear {
             FloatVector i1 = (FloatVector) IntVector.fromArray(IS, laneCol, 0).add(positions(r, j + L)).convert(VectorOperators.I2F, 0);
             FloatVector x0 = i0.selectFrom(FloatVector.fromArray(S, xp, c0), FloatVector.fromArray(S, xp, c0 + L));
             FloatVector x1 = i1.selectFrom(FloatVector.fromArray(S, xp, c1), FloatVector.fromArray(S, xp, c1 + L));
-            a0 = FloatVector.fromArray(S, values, vo + j).fma(x0, a0);
-            a1 = FloatVector.fromArray(S, values, vo + j + L).fma(x1, a1);
+            a0 = FloatVector.fromMemorySegment(S, values, 4L * (vo + j), OffHeap.LE).fma(x0, a0);
+            a1 = FloatVector.fromMemorySegment(S, values, 4L * (vo + j + L), OffHeap.LE).fma(x1, a1);
         }
         for (; j < kv; j += L) {
             int c0 = baseCol[j];
             FloatVector i0 = (FloatVector) IntVector.fromArray(IS, laneCol, 0).add(positions(r, j)).convert(VectorOperators.I2F, 0);
             FloatVector x0 = i0.selectFrom(FloatVector.fromArray(S, xp, c0), FloatVector.fromArray(S, xp, c0 + L));
-            a0 = FloatVector.fromArray(S, values, vo + j).fma(x0, a0);
+            a0 = FloatVector.fromMemorySegment(S, values, 4L * (vo + j), OffHeap.LE).fma(x0, a0);
         }
         float s = Lanes.sum(a0.add(a1));
-        for (; j < k; j++) s += values[vo + j] * xp[baseCol[j] + position(r, j)];
+        for (; j < k; j++) s += values.get(OffHeap.F32, 4L * (vo + j)) * xp[baseCol[j] + position(r, j)];
         return s;
     }
 
@@ -206,19 +208,19 @@ public final class NMSparseLinear implements Linear {
             for (; c + 64 <= end; c += 64) {
                 long w = mask[mb + (c >>> 6)];
                 int p = vo + c / m * n;
-                a0 = FloatVector.fromArray(S, values, p).expand(VectorMask.fromLong(S, w & 0xffff)).fma(FloatVector.fromArray(S, x, c), a0);
-                a1 = FloatVector.fromArray(S, values, p + per).expand(VectorMask.fromLong(S, (w >>> 16) & 0xffff)).fma(FloatVector.fromArray(S, x, c + 16), a1);
-                a2 = FloatVector.fromArray(S, values, p + 2 * per).expand(VectorMask.fromLong(S, (w >>> 32) & 0xffff)).fma(FloatVector.fromArray(S, x, c + 32), a2);
-                a3 = FloatVector.fromArray(S, values, p + 3 * per).expand(VectorMask.fromLong(S, w >>> 48)).fma(FloatVector.fromArray(S, x, c + 48), a3);
+                a0 = FloatVector.fromMemorySegment(S, values, 4L * (p), OffHeap.LE).expand(VectorMask.fromLong(S, w & 0xffff)).fma(FloatVector.fromArray(S, x, c), a0);
+                a1 = FloatVector.fromMemorySegment(S, values, 4L * (p + per), OffHeap.LE).expand(VectorMask.fromLong(S, (w >>> 16) & 0xffff)).fma(FloatVector.fromArray(S, x, c + 16), a1);
+                a2 = FloatVector.fromMemorySegment(S, values, 4L * (p + 2 * per), OffHeap.LE).expand(VectorMask.fromLong(S, (w >>> 32) & 0xffff)).fma(FloatVector.fromArray(S, x, c + 32), a2);
+                a3 = FloatVector.fromMemorySegment(S, values, 4L * (p + 3 * per), OffHeap.LE).expand(VectorMask.fromLong(S, w >>> 48)).fma(FloatVector.fromArray(S, x, c + 48), a3);
             }
         }
         long laneMask = L >= 64 ? -1L : (1L << L) - 1;
         for (; c < end; c += L) {
             long b = (mask[mb + (c >>> 6)] >>> (c & 63)) & laneMask;
-            a0 = FloatVector.fromArray(S, values, vo + c / m * n).expand(VectorMask.fromLong(S, b)).fma(FloatVector.fromArray(S, x, c), a0);
+            a0 = FloatVector.fromMemorySegment(S, values, 4L * (vo + c / m * n), OffHeap.LE).expand(VectorMask.fromLong(S, b)).fma(FloatVector.fromArray(S, x, c), a0);
         }
         float s = Lanes.sum(a0.add(a1).add(a2.add(a3)));
-        for (int j = c / m * n; j < k; j++) s += values[vo + j] * x[baseCol[j] + position(r, j)];
+        for (int j = c / m * n; j < k; j++) s += values.get(OffHeap.F32, 4L * (vo + j)) * x[baseCol[j] + position(r, j)];
         return s;
     }
 
@@ -247,18 +249,18 @@ public final class NMSparseLinear implements Linear {
             long laneMask = L >= 64 ? -1L : (1L << L) - 1;
             for (; c < end; c += L) {
                 long b = (mask[mb + (c >>> 6)] >>> (c & 63)) & laneMask;
-                FloatVector.fromArray(S, values, vo + c / m * n).expand(VectorMask.fromLong(S, b)).intoArray(dst, off + c);
+                FloatVector.fromMemorySegment(S, values, 4L * (vo + c / m * n), OffHeap.LE).expand(VectorMask.fromLong(S, b)).intoArray(dst, off + c);
             }
             java.util.Arrays.fill(dst, off + c, off + cols, 0f);
             for (int j = c / m * n; j < k; j++) {
-                float v = values[r * k + j];
+                float v = values.get(OffHeap.F32, 4L * (r * k + j));
                 if (v != 0) dst[off + baseCol[j] + position(r, j)] = v;
             }
             return;
         }
         java.util.Arrays.fill(dst, off, off + cols, 0f);
         for (int j = 0; j < k; j++) {
-            float v = values[r * k + j];
+            float v = values.get(OffHeap.F32, 4L * (r * k + j));
             if (v != 0) dst[off + baseCol[j] + position(r, j)] = v;
         }
     }
@@ -282,7 +284,7 @@ public final class NMSparseLinear implements Linear {
     @Override public String format() { return n + ":" + m; }
 
     @Override public void write(String prefix, SafeTensorsWriter out) {
-        FormatIO.addF32(out, prefix + ".values", new long[]{rows, k}, values, rows * k);
+        out.add(prefix + ".values", DType.F32, new long[]{rows, k}, values.asSlice(0, 4L * rows * k));
         out.addI32(prefix + ".indices", new long[]{rows, rw}, java.util.Arrays.copyOf(idx, rows * rw));
         FormatIO.writeShape(out, prefix, rows, cols);
         out.metadata(WeightFormats.META_PREFIX + prefix, format());
@@ -300,7 +302,7 @@ public final class NMSparseLinear implements Linear {
         if (n < 1 || m > 16 || n >= m) throw FormatIO.bad(st, prefix + ".values", "has invalid N:M format '" + fmt + "'");
         int[] shape = FormatIO.shape(st, prefix, 2);
         int rows = shape[0], cols = shape[1], groups = (cols + m - 1) / m, k = n * groups, ib = m <= 4 ? 2 : 4, rw = (k * ib + 31) >>> 5;
-        float[] values = FormatIO.floats(FormatIO.need(st, prefix + ".values", DType.F32, rows, k), Kernels.PAD);
+        MemorySegment values = OffHeap.copy(FormatIO.need(st, prefix + ".values", DType.F32, rows, k).data(), 4L * Kernels.PAD);
         int[] raw = FormatIO.need(st, prefix + ".indices", DType.I32, rows, rw).toIntArray();
         int[] idx = java.util.Arrays.copyOf(raw, rows * rw + Kernels.PAD);
         NMSparseLinear l = new NMSparseLinear(rows, cols, n, m, values, idx);

@@ -28,6 +28,13 @@ final class OffHeap {
         return Arena.ofAuto().allocate(bytes, 64);
     }
 
+    /** The first n floats of a, then zeros up to {@code length} floats. */
+    static MemorySegment copy(float[] a, int n, int length) {
+        MemorySegment dst = allocate(4L * length);
+        MemorySegment.copy(a, 0, dst, F32, 0, n);
+        return dst;
+    }
+
     /** A copy of {@code src} followed by {@code pad} zero bytes (so vector loads near the end stay in bounds). */
     static MemorySegment copy(MemorySegment src, long pad) {
         MemorySegment dst = allocate(src.byteSize() + pad);
