@@ -29,11 +29,14 @@ public final class WeightFormats {
             return ActSparseLinear.read(st, prefix, read(st, prefix, fmt.substring(ActSparseLinear.PREFIX.length()), false));
         if (fmt == null && !transposed && st.get(prefix + ".weight").dtype() == dev.squish.formats.DType.BF16)
             return Bf16DenseLinear.mapped(FormatIO.need(st, prefix + ".weight", dev.squish.formats.DType.BF16, -1, -1));  // served from the map, no float copy
+        if (fmt == null && !transposed && st.get(prefix + ".weight").dtype() == dev.squish.formats.DType.F16)
+            return F16DenseLinear.mapped(FormatIO.need(st, prefix + ".weight", dev.squish.formats.DType.F16, -1, -1));  // served from the map, no float copy
         if (fmt == null || fmt.equals("dense-f32")) return readDense(st, prefix + ".weight", transposed);
         // Compact formats always store [out, in]; transposed only applies to plain HF tensors.
         if (fmt.startsWith(GgmlLinear.PREFIX)) return GgmlLinear.read(st, prefix, fmt);
         if (CompressedTensorsIO.handles(fmt)) return CompressedTensorsIO.read(st, prefix, fmt);
         if (fmt.equals(Bf16DenseLinear.FORMAT)) return Bf16DenseLinear.read(st, prefix);
+        if (fmt.equals(F16DenseLinear.FORMAT)) return F16DenseLinear.read(st, prefix);
         if (QuantizedLinear.parseFormat(fmt) != null) return QuantizedLinear.read(st, prefix, fmt);
         if (fmt.equals(SparseLinear.FORMAT)) return SparseLinear.read(st, prefix);
         if (fmt.startsWith("sparse-int")) return SparseQuantizedLinear.read(st, prefix, fmt);
