@@ -71,8 +71,19 @@ public final class Gptq extends Quantizer {
     @Override protected byte[] quantizeGgml(dev.squish.calibration.BlockContext ctx, String linear, float[] w, int rows, int cols, dev.squish.formats.GgmlType type) {
         if (!dev.squish.formats.GgufCodes.supports(type)) return super.quantizeGgml(ctx, linear, w, rows, cols, type); // IQ4_NL fallback: not affine
         double[] h = ctx.stats(linear).hessian.hessian();
-        return GgufGptq.quantize(type, w, rows, cols, h, ctx.model().arch.blockPrefix(ctx.block().index) + linear, hessianDiagonal(h, cols));
+        return GgufGptq.quantize(type, w, rows, cols, h, ctx.model().arch.blockPrefix(ctx.block().index) + linear,
+                WEIGHTED_HEADERS.contains(type) ? hessianDiagonal(h, cols) : null);
     }
+
+    /**
+     * The types whose GPTQ block headers come from ggml's importance-weighted search; the others
+     * keep the unweighted reference search. Chosen by llama.cpp's perplexity on kjv-llama-tiny
+     * (docs/gguf.md): weighted headers lowered it at Q2_K (26.952 vs 27.364), Q3_K (24.904 vs
+     * 24.925) and Q4_0 (24.527 vs 24.557) but raised it at Q4_K (24.492 vs 24.459); the types not
+     * measured keep the unweighted search they had.
+     */
+    static final java.util.Set<dev.squish.formats.GgmlType> WEIGHTED_HEADERS =
+            java.util.EnumSet.of(dev.squish.formats.GgmlType.Q2_K, dev.squish.formats.GgmlType.Q3_K, dev.squish.formats.GgmlType.Q4_0);
 
     /** The importance GPTQ's ggml blocks weight their header search with: H's diagonal, {@code 2/N sum_t x_tj^2} (twice llama-imatrix's value; the search is scale-free). */
     static float[] hessianDiagonal(double[] h, int cols) {
