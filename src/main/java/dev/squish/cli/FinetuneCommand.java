@@ -49,9 +49,9 @@ final class FinetuneCommand implements Callable<Integer> {
 
     @Override public Integer call() {
         if (loraRank < 0) throw new SquishException("--lora-rank must be at least 1, got " + loraRank);
-        FineTune.Options o = new FineTune.Options(steps, lr != null ? lr : loraRank > 0 ? 1e-3 : 1e-4, batch, seqLen, loraRank,
-                loraAlpha != null ? loraAlpha : 2.0 * loraRank, minutes != null ? minutes : 1e9,
-                warmup != null ? warmup : Math.min(50, steps / 10), weightDecay, clip, evalEvery, saveEvery, seed,
+        FineTune.Options o = new FineTune.Options(steps, lr != null ? lr : FineTune.Options.defaultLr(loraRank), batch, seqLen, loraRank,
+                loraAlpha != null ? loraAlpha : FineTune.Options.defaultLoraAlpha(loraRank), minutes != null ? minutes : 1e9,
+                warmup != null ? warmup : FineTune.Options.defaultWarmup(steps), weightDecay, clip, evalEvery, saveEvery, seed,
                 teacher == null ? null : teacher.toAbsolutePath().normalize().toString(), teacher == null ? 0 : kdWeight);
         if (!(clip >= 0)) throw new SquishException("--clip must be >= 0, got " + clip);
         if (!(weightDecay >= 0)) throw new SquishException("--weight-decay must be >= 0, got " + weightDecay);

@@ -51,6 +51,15 @@ public final class FineTune {
             if (saveEvery < 1) throw new SquishException("--save-every must be at least 1, got " + saveEvery);
         }
 
+        /** Default peak learning rate: 1e-4 for full fine-tuning, 1e-3 for LoRA adapters (rank > 0). */
+        public static double defaultLr(int loraRank) { return loraRank > 0 ? 1e-3 : 1e-4; }
+
+        /** Default LoRA scale numerator: 2R, so adapters are scaled by 2 (the LoRA paper's alpha = 2 r setting). */
+        public static double defaultLoraAlpha(int loraRank) { return 2.0 * loraRank; }
+
+        /** Default warm-up: a tenth of the steps, at most 50. */
+        public static int defaultWarmup(int steps) { return Math.min(50, steps / 10); }
+
         /** What must match between a checkpoint and the run that resumes it (not the time budget). */
         String fingerprint(long dataHash) {
             return String.join(" ", "steps=" + steps, "lr=" + lr, "batch=" + batch, "seq_len=" + seqLen, "lora_rank=" + loraRank,

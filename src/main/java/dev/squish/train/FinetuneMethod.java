@@ -66,7 +66,7 @@ public final class FinetuneMethod implements WholeModelMethod {
                     kd = r.number("kd_weight", Range.closed(0, 1));
             return r.build(() -> {
                 int rank = lora == null ? 0 : lora;
-                return new Options(data, steps == null ? 200 : steps, lr != null ? lr : rank > 0 ? 1e-3 : 1e-4, batch == null ? 8 : batch,
+                return new Options(data, steps == null ? 200 : steps, lr != null ? lr : FineTune.Options.defaultLr(rank), batch == null ? 8 : batch,
                         seq == null ? 128 : seq, rank, minutes == null ? 1e9 : minutes, teacher, kd == null ? 0.5 : kd);
             });
         }
@@ -126,7 +126,7 @@ public final class FinetuneMethod implements WholeModelMethod {
         int[] ids = ctx.tokenize(text);
         int steps = options.steps();
         FineTune.Options o = new FineTune.Options(steps, options.lr(), options.batch(), options.trainSeqLen(), options.loraRank(),
-                2.0 * options.loraRank(), options.minutes(), Math.min(50, steps / 10), 0, 1.0, Math.max(1, steps / 4), steps, 1,
+                FineTune.Options.defaultLoraAlpha(options.loraRank()), options.minutes(), FineTune.Options.defaultWarmup(steps), 0, 1.0, Math.max(1, steps / 4), steps, 1,
                 options.teacher(), options.teacher() == null ? 0 : options.kdWeight());
         FineTune.checkData(ids.length, o, "finetune data " + data);
         if (options.trainSeqLen() > m.maxPositions())
