@@ -17,9 +17,9 @@ import static dev.squish.weights.Kernels.S;
  * {@link QuantizedLinear}'s layout), used by {@link ActSparseLinear} for one-token products.
  *
  * <p>Each input column's codes for all rows are contiguous ({@code rows * bits / 8} bytes: 1 KiB
- * for 2,048 int4 rows), so a column whose input is zero is never read, and the kept columns are
- * read whole, in increasing address order, which the hardware prefetcher streams (the lesson of
- * {@link ColumnMajorLinear}: 4 KiB pieces of columns gave no gain at all). Blocks of 8/16/32
+ * for 2,048 int4 rows), so a column whose input is zero is never computed, and the kept columns
+ * are read whole, in increasing address order, which the hardware prefetcher streams (the lesson
+ * of {@link ColumnMajorLinear}: 4 KiB pieces of columns gave no gain at all). Blocks of 8/16/32
  * columns were not used: with TEAL's unstructured zeros at 50%, a block of 8 is all-zero with
  * probability 0.5^8 = 0.4%, so it would almost never be skipped; a column is the unit TEAL zeroes.
  *
@@ -33,16 +33,34 @@ import static dev.squish.weights.Kernels.S;
  * into the inner loop.
  *
  * <p>The product is x-stationary: {@code acc += x_c * q[:, c]} over the kept columns of a group,
- * four columns per pass so that one load and one store of the accumulator (in L1/L2: 8 KiB for
- * 2,048 rows) serve four FMAs; at the end of each group {@code y += s_g * (acc - z_g * X_g)} with
- * {@code X_g} the sum of the group's kept inputs (the zero-point identity of
+ * one whole column at a time into an accumulator in L1/L2 (8 KiB for 2,048 rows), short runs of
+ * skipped columns read through ({@link #GAP_BYTES}); at the end of each group
+ * {@code y += s_g * (acc - z_g * X_g)} with {@code X_g} the sum of the group's kept inputs (the zero-point identity of
  * {@link QuantizedLinear}). Scales are F32 and zeros U8 per (row, group), 5 bytes against the 64
- * bytes of one row's int4 codes in a group of 128: 72 bytes per row and group in the dense int4
- * layout, 5 + 64 (1 - s) here. Threads take contiguous runs of groups holding about equal numbers
+ * bytes of one row's int4 codes in a group of 128 (the dense int4 layout reads 72 per row and
+ * group, scale and scale * zero as F32). Threads take contiguous runs of groups holding about equal numbers
  * of kept columns, each with its own accumulators, summed at the end.
  */
 final class ColumnQuantCodes {
     private static final VectorSpecies<Integer> IS = S.withLanes(int.class);
+    /**
+     * Runs of skipped columns up to this many bytes are read through (one int load per row tile,
+     * nothing computed) so that the read stays one sequential stream; longer runs are jumped. On
+     * this machine a restarted DRAM stream costs about 0.5 us (the hardware prefetcher drops the
+     * stream at every jump and a 1 KiB column is over before it locks on again), the time to
+     * stream 5 KiB. KernelBench, 2048x5632 int4-g128, one thread, CPU time, 256 MiB of copies
+     * (load 9-10), ms per matvec at TEAL 0 / 40 / 50%, interleaved int4 0.85-0.87:
+     * jumping every skipped column 0.76 / 0.85 / 0.76 (time follows the ~1,400 jumps, not the
+     * kept columns); reading through runs up to 4 KiB 1.13 / 0.58 / 0.81; reading through every
+     * run 0.63 / 0.54 / 0.48. Touching the next columns ahead instead (Java has no prefetch
+     * instruction; a load stalls retirement) gave 0.59 / 0.73 / 0.71. So at TEAL's 40-50% the
+     * gain is in compute (the int4 product is compute-bound here, 22-28% of the bandwidth bound
+     * in bench), not in DRAM bytes; the skipped columns' bytes stop being read only in runs of
+     * 16 KiB and more (structured zeros, an all-zero input).
+     */
+    static final int GAP_BYTES = 16384;
+    /** Where the touched values go, so that the JIT keeps the loads. */
+    static int sink;
 
     final int rows, cols, bits, group, groups;
     private final int per, tileRows, tiles, prow, wpc;
@@ -108,7 +126,7 @@ final class ColumnQuantCodes {
         int threads = (long) count * rows < (1 << 16) ? 1 : Math.min(Parallel.threads(), groups);
         if (threads == 1) {
             float[] acc = new float[prow], out = new float[prow];
-            for (int g = 0; g < groups; g++) groupInto(x, idx, gs[g], gs[g + 1], g, xg[g], acc, out);
+            for (int g = 0; g < groups; g++) groupInto(x, idx, gs[g], gs[g + 1], count, g, xg[g], acc, out);
             System.arraycopy(out, 0, y, 0, rows);
             return;
         }
@@ -124,7 +142,7 @@ final class ColumnQuantCodes {
         Parallel.forRange(threads, 1, (t0, t1) -> {
             for (int t = t0; t < t1; t++) {
                 float[] acc = new float[prow], out = new float[prow];
-                for (int g = from[t]; g < from[t + 1]; g++) groupInto(x, idx, gs[g], gs[g + 1], g, xg[g], acc, out);
+                for (int g = from[t]; g < from[t + 1]; g++) groupInto(x, idx, gs[g], gs[g + 1], count, g, xg[g], acc, out);
                 part[t] = out;
             }
         });
@@ -144,10 +162,10 @@ final class ColumnQuantCodes {
     }
 
     /** out += group g's part of the product over the kept columns idx[k0 .. k1); acc is scratch of prow floats. */
-    private void groupInto(float[] x, int[] idx, int k0, int k1, int g, float xsum, float[] acc, float[] out) {
+    private void groupInto(float[] x, int[] idx, int k0, int k1, int count, int g, float xsum, float[] acc, float[] out) {
         if (k0 == k1) return;
         java.util.Arrays.fill(acc, 0f);
-        if (bits == 4) columns4(x, idx, k0, k1, acc); else columns8(x, idx, k0, k1, acc);
+        if (bits == 4) columns4(x, idx, k0, k1, count, acc); else columns8(x, idx, k0, k1, count, acc);
         // out += sk * (acc - z * 2^(k*bits) * X_g), chunk by chunk of L rows (one code position each)
         int so = g * prow;
         FloatVector c128 = FloatVector.broadcast(S, 128f);
@@ -162,40 +180,19 @@ final class ColumnQuantCodes {
     }
 
     /**
-     * int4: acc[tile rows] += q * 2^(4k) * x_c over the kept columns, four per pass: per tile one
-     * int vector per column, 8 code positions, each one accumulator load and store for 4 FMAs.
+     * int4: acc[tile rows] += q * 2^(4k) * x_c over the kept columns, one column at a time, its row
+     * tiles in address order (one sequential read of 1 KiB for 2,048 rows): per tile one int
+     * vector, 8 code positions, each an accumulator load, FMA and store (the accumulator stays in
+     * L1). Four columns per pass (one accumulator load and store per 4 FMAs) was the first form:
+     * with every column kept it took 1.83 ms per 2048x5632 matvec against 0.58 ms for this one
+     * (one thread, CPU time, weights from DRAM), because four streams 1 KiB apart, each advancing
+     * by 64 bytes, are not what the hardware prefetcher follows.
      */
-    private void columns4(float[] x, int[] idx, int k0, int k1, float[] acc) {
-        int k = k0;
-        for (; k + 4 <= k1; k += 4) {
-            int b0 = idx[k] * wpc, b1 = idx[k + 1] * wpc, b2 = idx[k + 2] * wpc, b3 = idx[k + 3] * wpc;
-            FloatVector v0 = FloatVector.broadcast(S, x[idx[k]]), v1 = FloatVector.broadcast(S, x[idx[k + 1]]);
-            FloatVector v2 = FloatVector.broadcast(S, x[idx[k + 2]]), v3 = FloatVector.broadcast(S, x[idx[k + 3]]);
-            for (int t = 0; t < tiles; t++) {
-                int o = t * L, ao = t * tileRows;
-                IntVector w0 = IntVector.fromArray(IS, packed, b0 + o), w1 = IntVector.fromArray(IS, packed, b1 + o);
-                IntVector w2 = IntVector.fromArray(IS, packed, b2 + o), w3 = IntVector.fromArray(IS, packed, b3 + o);
-                for (int p = 0; p < 7; p++) {
-                    int m = 0xf << (4 * p), a = ao + p * L;
-                    FloatVector s = FloatVector.fromArray(S, acc, a);
-                    s = ((FloatVector) w0.and(m).convert(VectorOperators.I2F, 0)).fma(v0, s);
-                    s = ((FloatVector) w1.and(m).convert(VectorOperators.I2F, 0)).fma(v1, s);
-                    s = ((FloatVector) w2.and(m).convert(VectorOperators.I2F, 0)).fma(v2, s);
-                    s = ((FloatVector) w3.and(m).convert(VectorOperators.I2F, 0)).fma(v3, s);
-                    s.intoArray(acc, a);
-                }
-                int a = ao + 7 * L;
-                FloatVector s = FloatVector.fromArray(S, acc, a);
-                s = ((FloatVector) w0.lanewise(VectorOperators.LSHR, 28).convert(VectorOperators.I2F, 0)).fma(v0, s);
-                s = ((FloatVector) w1.lanewise(VectorOperators.LSHR, 28).convert(VectorOperators.I2F, 0)).fma(v1, s);
-                s = ((FloatVector) w2.lanewise(VectorOperators.LSHR, 28).convert(VectorOperators.I2F, 0)).fma(v2, s);
-                s = ((FloatVector) w3.lanewise(VectorOperators.LSHR, 28).convert(VectorOperators.I2F, 0)).fma(v3, s);
-                s.intoArray(acc, a);
-            }
-        }
-        for (; k < k1; k++) {
-            int b = idx[k] * wpc;
-            FloatVector v = FloatVector.broadcast(S, x[idx[k]]);
+    private void columns4(float[] x, int[] idx, int k0, int k1, int count, float[] acc) {
+        int touched = 0, gapCols = GAP_BYTES / Math.max(1, 4 * wpc);
+        for (int k = k0; k < k1; k++) {
+            int c = idx[k], b = c * wpc;
+            FloatVector v = FloatVector.broadcast(S, x[c]);
             for (int t = 0; t < tiles; t++) {
                 int ao = t * tileRows;
                 IntVector w = IntVector.fromArray(IS, packed, b + t * L);
@@ -206,41 +203,20 @@ final class ColumnQuantCodes {
                 int a = ao + 7 * L;
                 ((FloatVector) w.lanewise(VectorOperators.LSHR, 28).convert(VectorOperators.I2F, 0)).fma(v, FloatVector.fromArray(S, acc, a)).intoArray(acc, a);
             }
+            // a short run of skipped columns is read through (one int per row tile, not computed): the stream stays whole
+            int next = k + 1 < count ? idx[k + 1] : c + 1;
+            if (next - c - 1 <= gapCols)
+                for (int e = (c + 1) * wpc, end = next * wpc; e < end; e += L) touched ^= packed[e];
         }
+        sink = touched;
     }
 
     /** int8: as {@link #columns4} with 4 code positions of 8 bits. */
-    private void columns8(float[] x, int[] idx, int k0, int k1, float[] acc) {
-        int k = k0;
-        for (; k + 4 <= k1; k += 4) {
-            int b0 = idx[k] * wpc, b1 = idx[k + 1] * wpc, b2 = idx[k + 2] * wpc, b3 = idx[k + 3] * wpc;
-            FloatVector v0 = FloatVector.broadcast(S, x[idx[k]]), v1 = FloatVector.broadcast(S, x[idx[k + 1]]);
-            FloatVector v2 = FloatVector.broadcast(S, x[idx[k + 2]]), v3 = FloatVector.broadcast(S, x[idx[k + 3]]);
-            for (int t = 0; t < tiles; t++) {
-                int o = t * L, ao = t * tileRows;
-                IntVector w0 = IntVector.fromArray(IS, packed, b0 + o), w1 = IntVector.fromArray(IS, packed, b1 + o);
-                IntVector w2 = IntVector.fromArray(IS, packed, b2 + o), w3 = IntVector.fromArray(IS, packed, b3 + o);
-                for (int p = 0; p < 3; p++) {
-                    int m = 0xff << (8 * p), a = ao + p * L;
-                    FloatVector s = FloatVector.fromArray(S, acc, a);
-                    s = ((FloatVector) w0.and(m).convert(VectorOperators.I2F, 0)).fma(v0, s);
-                    s = ((FloatVector) w1.and(m).convert(VectorOperators.I2F, 0)).fma(v1, s);
-                    s = ((FloatVector) w2.and(m).convert(VectorOperators.I2F, 0)).fma(v2, s);
-                    s = ((FloatVector) w3.and(m).convert(VectorOperators.I2F, 0)).fma(v3, s);
-                    s.intoArray(acc, a);
-                }
-                int a = ao + 3 * L;
-                FloatVector s = FloatVector.fromArray(S, acc, a);
-                s = ((FloatVector) w0.lanewise(VectorOperators.LSHR, 24).convert(VectorOperators.I2F, 0)).fma(v0, s);
-                s = ((FloatVector) w1.lanewise(VectorOperators.LSHR, 24).convert(VectorOperators.I2F, 0)).fma(v1, s);
-                s = ((FloatVector) w2.lanewise(VectorOperators.LSHR, 24).convert(VectorOperators.I2F, 0)).fma(v2, s);
-                s = ((FloatVector) w3.lanewise(VectorOperators.LSHR, 24).convert(VectorOperators.I2F, 0)).fma(v3, s);
-                s.intoArray(acc, a);
-            }
-        }
-        for (; k < k1; k++) {
-            int b = idx[k] * wpc;
-            FloatVector v = FloatVector.broadcast(S, x[idx[k]]);
+    private void columns8(float[] x, int[] idx, int k0, int k1, int count, float[] acc) {
+        int touched = 0, gapCols = GAP_BYTES / Math.max(1, 4 * wpc);
+        for (int k = k0; k < k1; k++) {
+            int c = idx[k], b = c * wpc;
+            FloatVector v = FloatVector.broadcast(S, x[c]);
             for (int t = 0; t < tiles; t++) {
                 int ao = t * tileRows;
                 IntVector w = IntVector.fromArray(IS, packed, b + t * L);
@@ -251,6 +227,11 @@ final class ColumnQuantCodes {
                 int a = ao + 3 * L;
                 ((FloatVector) w.lanewise(VectorOperators.LSHR, 24).convert(VectorOperators.I2F, 0)).fma(v, FloatVector.fromArray(S, acc, a)).intoArray(acc, a);
             }
+            // a short run of skipped columns is read through (one int per row tile, not computed): the stream stays whole
+            int next = k + 1 < count ? idx[k + 1] : c + 1;
+            if (next - c - 1 <= gapCols)
+                for (int e = (c + 1) * wpc, end = next * wpc; e < end; e += L) touched ^= packed[e];
         }
+        sink = touched;
     }
 }

@@ -64,6 +64,14 @@ public final class KernelBench {
         cases.add(new Object[]{"sparse50+int8-g128", (Supplier<Linear>) () -> SparseQuantizedLinear.quantizeRtn(w50, rows, cols, 8, 128, false)});
         cases.add(new Object[]{"sparse50+int4-g128", (Supplier<Linear>) () -> SparseQuantizedLinear.quantizeRtn(w50, rows, cols, 4, 128, false)});
         cases.add(new Object[]{"sparse50+int4-g128 packed", (Supplier<Linear>) () -> rowMajor(() -> SparseQuantizedLinear.quantizeRtn(w50, rows, cols, 4, 128, false))});
+        // TEAL's run-time thresholds on this Gaussian x: |x| <= t for 40% (t = 0.5244) and 50% (0.6745) of the entries
+        for (double[] st : new double[][]{{0, 0}, {40, 0.5244}, {50, 0.6745}}) {
+            String p = " teal" + (int) st[0];
+            float t = (float) st[1];
+            cases.add(new Object[]{"dense-cm" + p, (Supplier<Linear>) () -> new ActSparseLinear(ColumnMajorLinear.of(w, rows, cols), t)});
+            cases.add(new Object[]{"int8-g128" + p, (Supplier<Linear>) () -> new ActSparseLinear(QuantizedLinear.quantizeRtn(w, rows, cols, 8, 128, false), t)});
+            cases.add(new Object[]{"int4-g128" + p, (Supplier<Linear>) () -> new ActSparseLinear(QuantizedLinear.quantizeRtn(w, rows, cols, 4, 128, false), t)});
+        }
         cases.add(new Object[]{"int4-g128+0.5% out", (Supplier<Linear>) () -> OutlierLinear.fromDense(w, rows, cols, 4, 128, false, 0.005)});
 
         Linear[] dense = copies(() -> new DenseLinear(rows, cols, w), footprint);
