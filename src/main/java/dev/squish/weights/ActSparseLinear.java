@@ -8,11 +8,11 @@ import dev.squish.formats.SafeTensorsWriter;
  * A weight of any format whose input is thresholded at run time (TEAL): entries with
  * {@code |x_j| <= threshold} are taken as zero, so their weight columns need not be read. Over a
  * {@link ColumnMajorLinear} the skipped columns are never touched; over a {@link QuantizedLinear}
- * (int4, int8) a column-blocked copy of the codes ({@link ColumnQuantCodes}) is built when the
- * weight is loaded or thresholded, and decode reads only the kept columns' codes there (prefill
- * keeps the quantized weight's own tile kernels, so both layouts are held in memory); over other
- * formats (sparse, bf16, N:M, ...), which store rows, the masked input gives TEAL's output but no
- * speedup.
+ * (int4, int8) a column-blocked copy of the codes ({@link ColumnQuantCodes}) can be built
+ * ({@link #columnBlocked}, or by default with {@link #INT_COLUMNS}) so that decode computes only
+ * the kept columns (prefill keeps the quantized weight's own tile kernels, so both layouts are then
+ * held in memory); otherwise, and over other formats (sparse, bf16, N:M, ...), which store rows,
+ * the masked input gives TEAL's output but no speedup.
  *
  * <p>File: the base under {@code PREFIX} in its own format, {@code PREFIX.act_threshold} F32 [1];
  * format {@code actsparse+BASE}. A threshold of 0 skips only exact zeros (CATS and MoE-ified
@@ -25,8 +25,19 @@ public final class ActSparseLinear implements Linear {
     private final float threshold;
     private final ColumnQuantCodes columns;   // decode layout of a quantized base; null for other bases and masking-only instances
 
-    /** The thresholded weight as every command runs it (a quantized base gets its column-blocked decode layout). */
-    public ActSparseLinear(Linear base, float threshold) { this(base, threshold, true); }
+    /**
+     * Whether a quantized base gets its column-blocked decode copy by default
+     * ({@code -Dsquish.intColumnSkip=true}). Off: in the 1B model's decode TEAL 40-50% through it
+     * measured 0.59-0.97x of int4 without thresholds on this machine (the kernel alone, one
+     * thread, 1.6-1.8x), and it doubles the codes in memory; docs/activation-sparsity.md.
+     */
+    public static final boolean INT_COLUMNS = Boolean.getBoolean("squish.intColumnSkip");
+
+    /** The thresholded weight as every command runs it. */
+    public ActSparseLinear(Linear base, float threshold) { this(base, threshold, INT_COLUMNS); }
+
+    /** With a quantized base: decode through the column-blocked copy of its codes, whatever {@link #INT_COLUMNS} says. */
+    public static ActSparseLinear columnBlocked(Linear base, float threshold) { return new ActSparseLinear(base, threshold, true); }
 
     private ActSparseLinear(Linear base, float threshold, boolean layout) {
         if (!(threshold >= 0) || Float.isInfinite(threshold)) throw new IllegalArgumentException("threshold must be finite and >= 0, got " + threshold);

@@ -75,7 +75,7 @@ class ColumnQuantCodesTest {
                         check(q, w, xr, y, what);
                         // through the thresholded weight: entries |x| <= t are dropped
                         float t = (float) (zeros * 1.5);
-                        ActSparseLinear a = new ActSparseLinear(q, t);
+                        ActSparseLinear a = ActSparseLinear.columnBlocked(q, t);
                         assertTrue(a.skipsColumns());
                         float[] ym = new float[rows];
                         Arrays.fill(ym, Float.NaN);
@@ -95,14 +95,14 @@ class ColumnQuantCodesTest {
             cq.matvecColumns(LinearChecks.vector(rnd, 300), new int[0], 0, y);
             assertArrayEquals(new float[70], y, "no kept column: a zero product");
             Arrays.fill(y, Float.NaN);
-            new ActSparseLinear(q, 0f).matvec(new float[300], y);
+            ActSparseLinear.columnBlocked(q, 0f).matvec(new float[300], y);
             assertArrayEquals(new float[70], y, "all-zero input");
             // empty shapes
             QuantizedLinear noRows = QuantizedLinear.fromCodes(0, 5, bits, 128, new int[0], new float[0], new float[0]);
-            new ActSparseLinear(noRows, 0f).matvec(new float[5], new float[0]);
+            ActSparseLinear.columnBlocked(noRows, 0f).matvec(new float[5], new float[0]);
             QuantizedLinear noCols = QuantizedLinear.fromCodes(4, 0, bits, 1, new int[0], new float[0], new float[0]);
             float[] y4 = {1, 2, 3, 4};
-            new ActSparseLinear(noCols, 0f).matvec(new float[0], y4);
+            ActSparseLinear.columnBlocked(noCols, 0f).matvec(new float[0], y4);
             assertArrayEquals(new float[4], y4);
         }
     }
@@ -125,18 +125,20 @@ class ColumnQuantCodesTest {
         }
     }
 
-    @Test void theLayoutIsBuiltOnLoadAndNotForTrialMasks() {
+    @Test void theLayoutIsBuiltOnRequestAndNotForTrialMasks() {
         Random rnd = new Random(19);
         QuantizedLinear q = random(rnd, 40, 256, 4, 128, false);
         assertFalse(ActSparseLinear.masking(q, 0.5f).skipsColumns());
-        Linear back = LinearChecks.roundTrip(new ActSparseLinear(q, 0.5f), dir, rnd);
+        assertEquals(ActSparseLinear.INT_COLUMNS, new ActSparseLinear(q, 0.5f).skipsColumns());
+        ActSparseLinear cb = ActSparseLinear.columnBlocked(q, 0.5f);
+        assertTrue(cb.skipsColumns());
+        Linear back = LinearChecks.roundTrip(cb, dir, rnd);
         assertEquals("actsparse+int4-g128", back.format());
-        assertTrue(((ActSparseLinear) back).skipsColumns());
         // the function does not depend on the layout
         float[] x = LinearChecks.vector(rnd, 256), y1 = new float[40], y2 = new float[40];
         ActSparseLinear.masking(q, 0.5f).matvec(x, y1);
-        back.matvec(x, y2);
-        check(q, q.toDense(), ActSparseLinear.mask(x, 256, 0.5f), y2, "after load");
+        cb.matvec(x, y2);
+        check(q, q.toDense(), ActSparseLinear.mask(x, 256, 0.5f), y2, "column-blocked");
         for (int r = 0; r < 40; r++) assertEquals(y1[r], y2[r], 1e-4 * (1 + Math.abs(y1[r])));
     }
 }

@@ -69,8 +69,8 @@ public final class KernelBench {
             String p = " teal" + (int) st[0];
             float t = (float) st[1];
             cases.add(new Object[]{"dense-cm" + p, (Supplier<Linear>) () -> new ActSparseLinear(ColumnMajorLinear.of(w, rows, cols), t)});
-            cases.add(new Object[]{"int8-g128" + p, (Supplier<Linear>) () -> new ActSparseLinear(QuantizedLinear.quantizeRtn(w, rows, cols, 8, 128, false), t)});
-            cases.add(new Object[]{"int4-g128" + p, (Supplier<Linear>) () -> new ActSparseLinear(QuantizedLinear.quantizeRtn(w, rows, cols, 4, 128, false), t)});
+            cases.add(new Object[]{"int8-g128" + p, (Supplier<Linear>) () -> ActSparseLinear.columnBlocked(QuantizedLinear.quantizeRtn(w, rows, cols, 8, 128, false), t)});
+            cases.add(new Object[]{"int4-g128" + p, (Supplier<Linear>) () -> ActSparseLinear.columnBlocked(QuantizedLinear.quantizeRtn(w, rows, cols, 4, 128, false), t)});
         }
         cases.add(new Object[]{"int4-g128+0.5% out", (Supplier<Linear>) () -> OutlierLinear.fromDense(w, rows, cols, 4, 128, false, 0.005)});
 
