@@ -40,16 +40,33 @@ public final class Lanes {
     }
 
     private static final VectorSpecies<Float> F = VectorWidth.FLOAT;
-    @SuppressWarnings("unchecked")
-    private static final VectorShuffle<Float>[] FT = tree(F);
+    private static final int FN = F.length();
+    // One constant shuffle per level of the tree of the kernels' species, so that C2 folds them and
+    // the method stays small enough to inline into every kernel: a loop over an array of shuffles
+    // was not inlined into DenseLinear.dot, and its boxed vectors made a 2048 x 5632 matvec 3x slower.
+    private static final VectorShuffle<Float> F8 = level(F, 8), F4 = level(F, 4), F2 = level(F, 2), F1 = level(F, 1);
+
+    private static VectorShuffle<Float> level(VectorSpecies<Float> s, int h) {
+        int n = s.length();
+        return h < n ? VectorShuffle.fromOp(s, i -> (i + h) % n) : null;
+    }
+
     private static final VectorSpecies<Double> D = DoubleVector.SPECIES_PREFERRED;
     @SuppressWarnings("unchecked")
     private static final VectorShuffle<Double>[] DT = tree(D);
 
-    /** Sum of the lanes of v, in the fixed tree order. */
+    /** Sum of the lanes of v, in the fixed tree order (lane i with i + n/2, then i + n/4, ...). */
     public static float sum(FloatVector v) {
-        VectorShuffle<Float>[] t = v.species() == F ? FT : tree(v.species());
-        for (VectorShuffle<Float> s : t) v = v.add(v.rearrange(s));
+        if (v.species() != F) return sumAny(v);
+        if (FN > 8) v = v.add(v.rearrange(F8));
+        if (FN > 4) v = v.add(v.rearrange(F4));
+        if (FN > 2) v = v.add(v.rearrange(F2));
+        if (FN > 1) v = v.add(v.rearrange(F1));
+        return v.lane(0);
+    }
+
+    private static float sumAny(FloatVector v) {
+        for (VectorShuffle<Float> s : tree(v.species())) v = v.add(v.rearrange(s));
         return v.lane(0);
     }
 
