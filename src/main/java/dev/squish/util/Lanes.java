@@ -46,14 +46,14 @@ public final class Lanes {
     // was not inlined into DenseLinear.dot, and its boxed vectors made a 2048 x 5632 matvec 3x slower.
     private static final VectorShuffle<Float> F8 = level(F, 8), F4 = level(F, 4), F2 = level(F, 2), F1 = level(F, 1);
 
-    private static VectorShuffle<Float> level(VectorSpecies<Float> s, int h) {
+    private static <E> VectorShuffle<E> level(VectorSpecies<E> s, int h) {
         int n = s.length();
         return h < n ? VectorShuffle.fromOp(s, i -> (i + h) % n) : null;
     }
 
     private static final VectorSpecies<Double> D = DoubleVector.SPECIES_PREFERRED;
-    @SuppressWarnings("unchecked")
-    private static final VectorShuffle<Double>[] DT = tree(D);
+    private static final int DN = D.length();
+    private static final VectorShuffle<Double> D4 = level(D, 4), D2 = level(D, 2), D1 = level(D, 1);
 
     /** Sum of the lanes of v, in the fixed tree order (lane i with i + n/2, then i + n/4, ...). */
     public static float sum(FloatVector v) {
@@ -70,10 +70,15 @@ public final class Lanes {
         return v.lane(0);
     }
 
-    /** Sum of the lanes of v, in the fixed tree order. */
+    /** Sum of the lanes of v, in the fixed tree order (constant shuffles per level, as for floats). */
     public static double sum(DoubleVector v) {
-        VectorShuffle<Double>[] t = v.species() == D ? DT : tree(v.species());
-        for (VectorShuffle<Double> s : t) v = v.add(v.rearrange(s));
+        if (v.species() != D) {
+            for (VectorShuffle<Double> s : tree(v.species())) v = v.add(v.rearrange(s));
+            return v.lane(0);
+        }
+        if (DN > 4) v = v.add(v.rearrange(D4));
+        if (DN > 2) v = v.add(v.rearrange(D2));
+        if (DN > 1) v = v.add(v.rearrange(D1));
         return v.lane(0);
     }
 }
