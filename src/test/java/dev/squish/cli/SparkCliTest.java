@@ -125,6 +125,34 @@ class SparkCliTest {
         assertEquals(p, q, 1e-9 * p, "one machine " + p + ", spark " + q);
     }
 
+    /**
+     * eval's Spark options without their partner are bad input, refused before the model is
+     * loaded or Spark starts: one {@code error:} line, exit 2, nothing on stdout.
+     */
+    @Test
+    void evalSparkOptionsWithoutTheirPartnerAreOneErrorLine() throws Exception {
+        Path text = text(), task = Fixtures.ROOT.resolve("tasks/kjv-next-verse.jsonl");
+        String model = Fixtures.LLAMA.toString();
+        String[][] cases = {
+                // --spark scores perplexity windows only; zero-shot tasks alone give it nothing to distribute
+                {"--task", task.toString(), "--spark", "local[2]"},
+                {"--spark", "local[2]"},
+                {"--data", text.toString(), "--spark-partitions", "3"},
+                {"--task", task.toString(), "--spark-partitions", "2"},
+                {"--data", text.toString(), "--spark", "local[2]", "--spark-partitions", "0"}};
+        String[] mentions = {"--spark distributes the perplexity windows; give --data", "give --data",
+                "--spark-partitions applies only with --spark", "--spark-partitions applies only with --spark",
+                "--spark-partitions must be at least 1"};
+        for (int i = 0; i < cases.length; i++) {
+            List<String> a = new ArrayList<>(List.of("eval", model));
+            a.addAll(List.of(cases[i]));
+            CliTest.Run r = CliTest.run(a.toArray(String[]::new));
+            CliTest.assertInputError(r, mentions[i]);
+            assertEquals(1, r.err().lines().filter(l -> !l.isBlank()).count(), String.join(" ", a) + ": " + r.err());
+            assertEquals("", r.out(), String.join(" ", a));
+        }
+    }
+
     /** sweep --spark: every trial (dense, each sparsity) runs as a Spark task and gives the single-machine numbers. */
     @Test
     void sweepOnSparkGivesTheSingleMachineTable() throws Exception {
