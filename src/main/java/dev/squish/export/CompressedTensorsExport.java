@@ -101,7 +101,7 @@ public final class CompressedTensorsExport implements Exporter {
                     zeros += (long) l.rows() * l.cols() - l.parameters();
                 } else {
                     plain.add(e.getKey());
-                    if (!(l instanceof DenseLinear) && !(l instanceof Bf16DenseLinear)) expanded++;
+                    if (!(l instanceof DenseLinear) && !(l instanceof Bf16DenseLinear) && !(l instanceof dev.squish.weights.F16DenseLinear)) expanded++;
                 }
             }
 
@@ -190,7 +190,7 @@ public final class CompressedTensorsExport implements Exporter {
         boolean quantized = quant.values().stream().anyMatch(x -> x.contains(module));
         if (quantized) writePacked(w, module, (QuantizedLinear) l, quant.keySet().iterator().next().sym());
         else if (sparseFormat != null) writeSparse(w, module, l, sparseFormat);
-        else if (l instanceof DenseLinear || l instanceof Bf16DenseLinear) l.write(module, w);
+        else if (l instanceof DenseLinear || l instanceof Bf16DenseLinear || l instanceof dev.squish.weights.F16DenseLinear) l.write(module, w);
         else w.addF32(module + ".weight", new long[]{l.rows(), l.cols()}, l.toDense());
     }
 

@@ -66,6 +66,9 @@ public final class Teal implements CompressionMethod {
     public static Linear wrap(Linear l, float t) {
         Linear base = l instanceof ActSparseLinear a ? a.base() : l;
         if (base instanceof DenseLinear d) base = ColumnMajorLinear.of(d.toDense(), d.rows(), d.cols());
+        // GPT-2's float32 [in, out] checkpoint weight is already column-major: its mapped bytes, no copy
+        else if (base instanceof dev.squish.weights.TransposedDenseLinear tr && tr.columnMajor() != null) base = tr.columnMajor();
+        else if (base instanceof dev.squish.weights.TransposedDenseLinear tr) base = ColumnMajorLinear.of(tr.toDense(), tr.rows(), tr.cols());
         return new ActSparseLinear(base, t);
     }
 

@@ -8,8 +8,9 @@ import java.util.Map;
 
 /**
  * GPT-2: learned positions, LayerNorm with bias, fused QKV projection ({@code attn.c_attn}),
- * gelu_new MLP, biases everywhere, tied head. Checkpoints store Conv1D weights as [in, out];
- * they are transposed on load so every linear is [out, in].
+ * gelu_new MLP, biases everywhere, tied head. Checkpoints store Conv1D weights as [in, out]; every
+ * linear is [out, in] to the rest of Squish, served from the mapped [in, out] bytes
+ * ({@code weights.TransposedDenseLinear}) rather than transposed onto the heap.
  */
 public final class Gpt2 extends Architecture {
     private final String root;

@@ -35,6 +35,7 @@ public final class NonFinite {
             for (long i = 0; i < n; i++) if (!Float.isFinite(s.get(F32, 4 * i))) return i;
             return -1;
         }
+        if (l instanceof dev.squish.weights.TransposedDenseLinear t) return t.firstNonFinite();
         return find(l.toDense());
     }
 

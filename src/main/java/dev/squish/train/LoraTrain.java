@@ -1,6 +1,5 @@
 package dev.squish.train;
 
-import dev.squish.weights.Bf16DenseLinear;
 import dev.squish.weights.DenseLinear;
 import dev.squish.weights.Linear;
 import dev.squish.weights.LoraLinear;
@@ -70,7 +69,7 @@ public final class LoraTrain implements TrainLinear {
     @Override public Linear toLinear() {
         Linear orig = base.original;
         int rows = rows(), cols = cols();
-        if (orig instanceof DenseLinear || orig instanceof Bf16DenseLinear) {
+        if (TrainModel.isDense(orig)) {
             float[] w = new float[rows * cols];
             for (int o = 0; o < rows; o++)
                 for (int c = 0; c < cols; c++) {

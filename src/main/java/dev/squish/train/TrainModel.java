@@ -72,12 +72,22 @@ public final class TrainModel {
 
     static TrainLinear wrap(String name, Linear l, int loraRank, double alpha, long seed) {
         if (loraRank > 0) return new LoraTrain(name, l, loraRank, alpha, seed);
-        if (l instanceof DenseLinear || l instanceof Bf16DenseLinear)
+        if (isDense(l))
             return new DenseTrain(name, l.toDense(), l.rows(), l.cols(), DenseTrain.Kind.DENSE, 0, 0);
         if (l instanceof SparseLinear) return new DenseTrain(name, l.toDense(), l.rows(), l.cols(), DenseTrain.Kind.SPARSE, 0, 0);
         if (l instanceof NMSparseLinear nm) return new DenseTrain(name, l.toDense(), l.rows(), l.cols(), DenseTrain.Kind.NM, nm.n(), nm.m());
         if (l instanceof LowRankLinear lr) return new LowRankTrain(name, lr);
         return new FrozenTrain(l);   // quantized and other formats train only through adapters (--lora-rank)
+    }
+
+    /**
+     * A plain dense weight of any stored type or layout (what trains as a full matrix). F16 and
+     * GPT-2's [in, out] weights are served from the mapped file by their own classes; left out of
+     * this test they would silently train as frozen.
+     */
+    static boolean isDense(Linear l) {
+        return l instanceof DenseLinear || l instanceof Bf16DenseLinear || l instanceof dev.squish.weights.F16DenseLinear
+                || l instanceof dev.squish.weights.TransposedDenseLinear;
     }
 
     /** Every parameter whose gradient is computed. */

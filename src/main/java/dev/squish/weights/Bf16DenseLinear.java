@@ -84,7 +84,10 @@ public final class Bf16DenseLinear implements Linear {
     @Override public int rows() { return rows; }
     @Override public int cols() { return cols; }
 
-    private FloatVector load(int off) {
+    private FloatVector load(int off) { return widen(w, off); }
+
+    /** bf16 values off .. off + L of {@code w} as floats; shared with {@link TransposedDenseLinear}. */
+    static FloatVector widen(MemorySegment w, long off) {
         IntVector i = (IntVector) ShortVector.fromMemorySegment(SS, w, 2L * off, ByteOrder.LITTLE_ENDIAN).convertShape(VectorOperators.S2I, IS, 0);
         return i.lanewise(VectorOperators.LSHL, 16).reinterpretAsFloats();
     }

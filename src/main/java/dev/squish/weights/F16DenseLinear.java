@@ -75,7 +75,10 @@ public final class F16DenseLinear implements Linear {
     @Override public int cols() { return cols; }
 
     /** Lanes off .. off + L of the weights as floats (see the class comment). */
-    private FloatVector load(long off) {
+    private FloatVector load(long off) { return widen(w, off); }
+
+    /** Halves off .. off + L of {@code w} (little-endian binary16) as floats; shared with {@link TransposedDenseLinear}. */
+    static FloatVector widen(MemorySegment w, long off) {
         IntVector h = (IntVector) ShortVector.fromMemorySegment(SS, w, 2 * off, ByteOrder.LITTLE_ENDIAN).convertShape(VectorOperators.S2I, IS, 0);
         IntVector e = h.and(0x7fff);
         IntVector sign = h.and(0x8000).lanewise(VectorOperators.LSHL, 16);

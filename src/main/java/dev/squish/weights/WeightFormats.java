@@ -16,7 +16,8 @@ public final class WeightFormats {
 
     /**
      * Loads the weight stored under {@code prefix}. {@code transposed} is for GPT-2's Conv1D, which
-     * stores [in, out]; the result is always [out, in].
+     * stores [in, out]; the result is always [out, in] (a {@link TransposedDenseLinear} over the
+     * mapped [in, out] bytes for float32/16 tensors).
      */
     public static Linear read(SafeTensors st, String prefix, boolean transposed) {
         return read(st, prefix, st.metadata().get(META_PREFIX + prefix), transposed);
@@ -31,6 +32,11 @@ public final class WeightFormats {
             return Bf16DenseLinear.mapped(FormatIO.need(st, prefix + ".weight", dev.squish.formats.DType.BF16, -1, -1));  // served from the map, no float copy
         if (fmt == null && !transposed && st.get(prefix + ".weight").dtype() == dev.squish.formats.DType.F16)
             return F16DenseLinear.mapped(FormatIO.need(st, prefix + ".weight", dev.squish.formats.DType.F16, -1, -1));  // served from the map, no float copy
+        if (fmt == null && transposed) {
+            // GPT-2's Conv1D [in, out]: served from the map in that layout, not transposed onto the heap
+            TensorInfo t = st.get(prefix + ".weight");
+            if (t.rank() == 2 && TransposedDenseLinear.handles(t.dtype())) return TransposedDenseLinear.mapped(t);
+        }
         if (fmt == null || fmt.equals("dense-f32")) return readDense(st, prefix + ".weight", transposed);
         // Compact formats always store [out, in]; transposed only applies to plain HF tensors.
         if (fmt.startsWith(GgmlLinear.PREFIX)) return GgmlLinear.read(st, prefix, fmt);
@@ -47,6 +53,12 @@ public final class WeightFormats {
         throw new SquishException(st.files().get(0) + ": weight " + prefix + " has unknown format '" + fmt + "'");
     }
 
+    /**
+     * A float32 copy of a dense tensor ([out, in] when {@code transposed}, from [in, out]). Block
+     * linears of any checkpoint are served from the map instead ({@link #read}); this remains for
+     * embeddings and heads, for types the mapped formats do not take, and as the reference the
+     * mapped transposed weights are tested against.
+     */
     public static DenseLinear readDense(SafeTensors st, String name, boolean transposed) {
         TensorInfo t = st.get(name);
         if (t.rank() != 2) throw new SquishException(t.file() + ": tensor " + name + " should be 2-D, has shape " + java.util.Arrays.toString(t.shape()));

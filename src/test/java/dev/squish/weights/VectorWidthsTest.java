@@ -31,7 +31,8 @@ import static org.junit.jupiter.api.Assertions.*;
 class VectorWidthsTest {
     static final List<String> KERNEL_TESTS = List.of("QuantizedLinearTest", "DenseLinearKernelTest", "Bf16DenseLinearTest",
             "SparseLinearTest", "NMSparseLinearTest", "SparseQuantizedLinearTest", "LowRankLinearTest", "OutlierLinearTest",
-            "DegenerateShapesTest", "CompactQuantizedTest", "ColumnMajorLinearTest", "ColumnQuantCodesTest", "F16DenseLinearTest");
+            "DegenerateShapesTest", "CompactQuantizedTest", "ColumnMajorLinearTest", "ColumnQuantCodesTest", "F16DenseLinearTest",
+            "TransposedDenseLinearTest");
 
     /** Loads dev.squish.* itself (child first) and reports a fixed vector width. */
     static final class WidthLoader extends URLClassLoader implements IntSupplier {
