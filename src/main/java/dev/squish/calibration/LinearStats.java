@@ -87,8 +87,9 @@ public final class LinearStats {
     /**
      * Relative reconstruction error ||(W - W') X||_F / ||W X||_F on the calibration inputs,
      * computed from H (proportional to X X^T) without keeping X: {@code sum_r d_r H d_r^T} over
-     * rows, by {@link Blas#quadForms} ({@code 4 * rows * cols^2} flops: 260 GFLOP for a
-     * 2048 x 5632 down projection, which a scalar loop ran at about 1 GFLOP/s).
+     * rows, by {@link Blas#quadForms} (two quadratic forms over H's upper block triangle: about
+     * {@code 2 * rows * cols^2} flops, 135 GFLOP for a 2048 x 5632 down projection, against 260
+     * for the full products and a scalar loop that ran at about 1 GFLOP/s).
      */
     public double relativeError(float[] w, float[] w2, int rows) { return relativeError(w, w2, rows, cols, hessian.hessian()); }
 

@@ -52,6 +52,29 @@ class BlasTest {
     }
 
     @Test
+    void quadFormsMatchRowByRowProductsAcrossBlockColumnsAndRowChunks() {
+        Random rnd = new Random(11);
+        // n straddles one and two block-columns (only the blocks on and above H's diagonal are multiplied), rows one GEMM chunk
+        int[][] shapes = {{1, 1}, {3, 5}, {2, Blas.QUAD_COLS}, {7, Blas.QUAD_COLS + 1}, {Blas.QUAD_ROWS + 5, 2 * Blas.QUAD_COLS + 7}};
+        for (int[] sh : shapes) {
+            int rows = sh[0], n = sh[1];
+            double[] h = new double[n * n];
+            for (int i = 0; i < n; i++)
+                for (int j = 0; j <= i; j++) h[i * n + j] = h[j * n + i] = rnd.nextGaussian() + (i == j ? n : 0);
+            double[] d = random(rnd, rows * n);
+            double ref = 0;
+            for (int r = 0; r < rows; r++)
+                for (int i = 0; i < n; i++) {
+                    double s = 0;
+                    for (int j = 0; j < n; j++) s += h[i * n + j] * d[r * n + j];
+                    ref += d[r * n + i] * s;
+                }
+            double got = Blas.quadForms(h, n, rows, (r, dst, off) -> System.arraycopy(d, r * n, dst, off, n));
+            assertEquals(ref, got, 1e-12 * Math.abs(ref), rows + "x" + n);
+        }
+    }
+
+    @Test
     void countsUsefulFlops() {
         double[] a = new double[6 * 10], c = new double[36];
         long before = Blas.flops();
