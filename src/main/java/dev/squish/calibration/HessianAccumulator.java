@@ -1,6 +1,7 @@
 package dev.squish.calibration;
 
 import dev.squish.util.Blas;
+import dev.squish.util.Parallel;
 
 /**
  * Streaming layer Hessian {@code H = 2/N * sum_t x_t x_t^T} of one linear layer with {@code cols}
@@ -178,10 +179,17 @@ public final class HessianAccumulator {
         if (fill == 0) return;
         if (lo == null) lo = new double[cols * cols];
         double[] chunk = chunk(cols * cols);
-        for (int i = 0; i < cols; i++) java.util.Arrays.fill(chunk, i * cols + i, (i + 1) * cols, 0.0);
+        // Zeroing and the double-double add stream three cols x cols triangles (190 MB at 5632
+        // columns) per chunk: split over the cores by rows (each entry on its own, so the result
+        // does not depend on the split); one thread did them after every sample's GEMM.
+        Parallel.forRange(cols, Parallel.rowGrain(cols), (i0, i1) -> {
+            for (int i = i0; i < i1; i++) java.util.Arrays.fill(chunk, i * cols + i, (i + 1) * cols, 0.0);
+        });
         Blas.gemm(true, false, cols, cols, fill, 1.0, buf, 0, cols, buf, 0, cols, chunk, 0, cols, Blas.Tri.UPPER, true);
-        for (int i = 0; i < cols; i++)
-            for (int j = i; j < cols; j++) twoSum(i * cols + j, chunk[i * cols + j]);
+        Parallel.forRange(cols, Parallel.rowGrain(cols), (i0, i1) -> {
+            for (int i = i0; i < i1; i++)
+                for (int j = i; j < cols; j++) twoSum(i * cols + j, chunk[i * cols + j]);
+        });
         fill = 0;
     }
 }
