@@ -26,7 +26,8 @@ class LinearStatsTest {
                 num += (y - y2) * (y - y2);
                 den += y * y;
             }
-        assertEquals(Math.sqrt(num / den), st.relativeError(w, w2, rows), 1e-10);
+        // float32 products (the report's error): H and the weights rounded to float32, 6e-8 relative each
+        assertEquals(Math.sqrt(num / den), st.relativeError(w, w2, rows), 1e-6 * Math.sqrt(num / den));
         assertEquals(0, st.relativeError(w, w, rows), 1e-12);
     }
 }

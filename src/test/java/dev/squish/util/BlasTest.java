@@ -54,8 +54,10 @@ class BlasTest {
     @Test
     void quadFormsMatchRowByRowProductsAcrossBlockColumnsAndRowChunks() {
         Random rnd = new Random(11);
-        // n straddles one and two block-columns (only the blocks on and above H's diagonal are multiplied), rows one GEMM chunk
-        int[][] shapes = {{1, 1}, {3, 5}, {2, Blas.QUAD_COLS}, {7, Blas.QUAD_COLS + 1}, {Blas.QUAD_ROWS + 5, 2 * Blas.QUAD_COLS + 7}};
+        // n straddles one and two block-columns (only the blocks on and above H's diagonal are multiplied), rows one GEMM
+        // chunk, and the float32 form's panels of KCF inputs
+        int[][] shapes = {{1, 1}, {3, 5}, {2, Blas.QUAD_COLS}, {7, Blas.QUAD_COLS + 1}, {Blas.QUAD_ROWS + 5, 2 * Blas.QUAD_COLS + 7},
+                {5, Blas.KCF + 3}, {9, 3 * Blas.KCF + 1}};
         for (int[] sh : shapes) {
             int rows = sh[0], n = sh[1];
             double[] h = new double[n * n];
@@ -69,8 +71,10 @@ class BlasTest {
                     for (int j = 0; j < n; j++) s += h[i * n + j] * d[r * n + j];
                     ref += d[r * n + i] * s;
                 }
-            double got = Blas.quadForms(h, n, rows, (r, dst, off) -> System.arraycopy(d, r * n, dst, off, n));
-            assertEquals(ref, got, 1e-12 * Math.abs(ref), rows + "x" + n);
+            Blas.RowSource src = (r, dst, off) -> System.arraycopy(d, r * n, dst, off, n);
+            assertEquals(ref, Blas.quadForms(h, n, rows, src), 1e-12 * Math.abs(ref), rows + "x" + n);
+            // float32 products, float64 sums beyond a panel: H and d rounded to float32 (6e-8 relative each)
+            assertEquals(ref, Blas.quadFormsFloat(h, n, rows, src), 1e-6 * Math.abs(ref), "float " + rows + "x" + n);
         }
     }
 
