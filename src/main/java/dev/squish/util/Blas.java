@@ -172,20 +172,40 @@ public final class Blas {
      * vector width, the number of threads or the blocking of columns (lanes are columns, so each
      * column's panel sum adds its products one by one), so the value is reproducible.
      *
-     * <p>For reporting only (the per-layer error), not for decisions: H and v are rounded to float32
-     * (relative 6e-8 per entry) and a panel's sum carries up to 256 x 6e-8 of the sum of its
-     * absolute products. On the fixture (gptq, sparsegpt, wanda, awq; 32 x 256 calibration tokens)
-     * the report's 42 errors per method moved by at most 1.7e-8 relative against float64 products.
+     * <p>For the report's per-layer error and AWQ's scale-search loss (which the reference takes as
+     * a float32 MSE of outputs), not for the OBS solves: H and v are rounded to float32 (relative
+     * 6e-8 per entry) and a panel's sum carries up to 256 x 6e-8 of the sum of its absolute
+     * products. On the fixture (gptq, sparsegpt, wanda, awq; 32 x 256 calibration tokens) the
+     * report's 42 errors per method moved by at most 1.7e-8 relative against float64 products, and
+     * AWQ chose the same scales (outputs byte-identical, also with 128 x 256 tokens).
      */
     public static double quadFormsFloat(double[] h, int n, int rows, RowSource src) {
         if (h.length != (long) n * n) throw new IllegalArgumentException("H must be " + n + "x" + n);
-        int chunk = Math.max(1, Math.min(rows, QUAD_ROWS));
+        if (rows <= 0) return 0;
+        // B, packed once for all row chunks (converting H costs about as much as the products of a
+        // 256-row chunk over it): strip st holds columns st*NRF .. as [p][NRF] for p up to its
+        // last column, 2 H[p][j] above the diagonal, H[j][j] on it, 0 below (about n^2/2 floats,
+        // 64 MB at n = 5632 against H's 254 MB)
+        int strips = (n + NRF - 1) / NRF;
+        long[] at = new long[strips + 1];
+        for (int st = 0; st < strips; st++) at[st + 1] = at[st] + (long) Math.min(n, (st + 1) * NRF) * NRF;
+        float[] bp = new float[Math.toIntExact(at[strips])];
+        Parallel.forRange(strips, 1, (s0, s1) -> {
+            for (int st = s0; st < s1; st++) {
+                int c0 = st * NRF, kmax = Math.min(n, c0 + NRF), base = (int) at[st];
+                for (int p = 0; p < kmax; p++) {
+                    int o = base + p * NRF, hp = p * n;
+                    for (int jj = 0; jj < NRF; jj++) {
+                        int j = c0 + jj;
+                        bp[o + jj] = j >= n || p > j ? 0f : (float) (p == j ? h[hp + j] : 2 * h[hp + j]);
+                    }
+                }
+            }
+        });
+        int chunk = Math.min(rows, QUAD_ROWS);
         int chunkPad = (chunk + MR - 1) / MR * MR;
         double[] v = new double[chunk * n], g = new double[chunk * n];
         float[] ap = new float[chunkPad * n];
-        // B for one block-column of QUAD_COLS: strips of NRF columns, each [p][NRF] for p <= its last column
-        int qc = Math.max(NRF, QUAD_COLS / NRF * NRF);
-        float[] bp = new float[n * qc];
         double total = 0;
         for (int r0 = 0; r0 < rows; r0 += chunk) {
             int rc = Math.min(chunk, rows - r0), groups = (rc + MR - 1) / MR;
@@ -202,43 +222,27 @@ public final class Blas {
                     }
                 }
             });
-            for (int j0 = 0; j0 < n; j0 += qc) {
-                int nb = Math.min(qc, n - j0), strips = (nb + NRF - 1) / NRF, fj0 = j0;
-                // B strip s holds columns j0 + s*NRF ..; rows p up to its last column: 2 H[p][j] for p < j, H[j][j], 0 below
-                Parallel.forRange(strips, 1, (s0, s1) -> {
-                    for (int st = s0; st < s1; st++) {
-                        int c0 = fj0 + st * NRF, kmax = Math.min(n, c0 + NRF), base = st * n * NRF;
-                        for (int p = 0; p < kmax; p++) {
-                            int o = base + p * NRF;
-                            for (int jj = 0; jj < NRF; jj++) {
-                                int j = c0 + jj;
-                                bp[o + jj] = j >= fj0 + nb || p > j ? 0f : (float) (p == j ? h[p * n + j] : 2 * h[p * n + j]);
+            int rowBlocks = (groups * MR + MCF - 1) / MCF;
+            Parallel.forRange(rowBlocks * strips, 1, (t0, t1) -> {
+                float[] tmp = new float[MR * NRF];
+                for (int t = t0; t < t1; t++) {
+                    int rb = t / strips, st = t % strips;
+                    int c0 = st * NRF, kmax = Math.min(n, c0 + NRF), nr = Math.min(NRF, n - c0), base = (int) at[st];
+                    int gLo = rb * (MCF / MR), gHi = Math.min(groups, gLo + MCF / MR);
+                    for (int p0 = 0; p0 < kmax; p0 += KCF) {
+                        int kc = Math.min(KCF, kmax - p0);
+                        for (int gi = gLo; gi < gHi; gi++) {
+                            kernelFloat(ap, gi * n * MR + p0 * MR, bp, base + p0 * NRF, kc, tmp);
+                            for (int rr = 0; rr < MR; rr++) {
+                                int r = gi * MR + rr;
+                                if (r >= rc) break;
+                                int o = r * n + c0, to = rr * NRF;
+                                for (int jj = 0; jj < nr; jj++) g[o + jj] += tmp[to + jj];
                             }
                         }
                     }
-                });
-                int rowBlocks = (groups * MR + MCF - 1) / MCF;
-                Parallel.forRange(rowBlocks * strips, 1, (t0, t1) -> {
-                    float[] tmp = new float[MR * NRF];
-                    for (int t = t0; t < t1; t++) {
-                        int rb = t / strips, st = t % strips;
-                        int c0 = fj0 + st * NRF, kmax = Math.min(n, c0 + NRF), nr = Math.min(NRF, fj0 + nb - c0);
-                        int gLo = rb * (MCF / MR), gHi = Math.min(groups, gLo + MCF / MR);
-                        for (int p0 = 0; p0 < kmax; p0 += KCF) {
-                            int kc = Math.min(KCF, kmax - p0);
-                            for (int gi = gLo; gi < gHi; gi++) {
-                                kernelFloat(ap, gi * n * MR + p0 * MR, bp, st * n * NRF + p0 * NRF, kc, tmp);
-                                for (int rr = 0; rr < MR; rr++) {
-                                    int r = gi * MR + rr;
-                                    if (r >= rc) break;
-                                    int o = r * n + c0;
-                                    for (int jj = 0; jj < nr; jj++) g[o + jj] += tmp[rr * NRF + jj];
-                                }
-                            }
-                        }
-                    }
-                });
-            }
+                }
+            });
             for (int i = 0; i < rc * n; i++) total += v[i] * g[i];
             Profile.addFlops(2L * rc * ((long) n * (n + 1) / 2));
         }
