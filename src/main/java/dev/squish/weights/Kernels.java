@@ -49,6 +49,20 @@ final class Kernels {
         return s;
     }
 
+    /**
+     * Micro-kernel shape, 4 rows x NV token vectors of accumulators, by the register file: with 32
+     * vector registers (AVX-512) 4 x 4 = 16 accumulators + 4 token loads + 1 broadcast fit; with 16
+     * (AVX2) that shape spills, and 4 x 3 = 12 + 3 + 1 is used. One core of a Zen 3 (AVX2), micro-kernel
+     * alone on data in L1, CPU time: 4 x 4 32-34 GFLOP/s, 6 x 2 37 (six broadcasts per 12 FMAs),
+     * 4 x 3 42-47. Chosen by the CPU's widest vector, not by {@code squish.vectorBits}: a narrower
+     * species on an AVX-512 CPU still has 32 registers. {@code -Dsquish.microKernel=4x4|4x3} forces
+     * one (tests run both; benchmarks compare them).
+     */
+    static final boolean REGS32 = switch (System.getProperty("squish.microKernel", "")) {
+        case "4x4" -> true;
+        case "4x3" -> false;
+        default -> jdk.incubator.vector.FloatVector.SPECIES_PREFERRED.vectorBitSize() >= 512;
+    };
     /** Rows decoded per prefill tile: 16 rows of 5632 floats (360 KiB) stay in L2 while every token passes over them. */
     static final int RT = 16;
     /** Input columns per pass: a KC x 4L block of transposed tokens (32 KiB with AVX-512) stays in L1 across the tile's rows. */
@@ -70,15 +84,21 @@ final class Kernels {
      * written to y.
      */
     static void matmulByRows(int rows, int cols, float[] x, int n, float[] y, RowDecoder dec) {
+        matmulByRows(rows, cols, x, n, y, dec, REGS32);
+    }
+
+    /** With the micro-kernel shape given: 4 x 4 when {@code wide}, else 4 x 3 (tests run both on any CPU). */
+    static void matmulByRows(int rows, int cols, float[] x, int n, float[] y, RowDecoder dec, boolean wide) {
         if (rows == 0 || n == 0) return;
         int np = (n + L - 1) / L * L;
-        // panels of 4L tokens (the last one narrower), each [column][token]: a KC x 4L block is
-        // contiguous (a [column][all tokens] layout strides 512 bytes per column at n = 128 and
+        // panels of PW = NV * L tokens (NV = 4 or 3) (the last one narrower), each [column][token]: a KC x PW block
+        // is contiguous (a [column][all tokens] layout strides 512 bytes per column at n = 128 and
         // conflicts in the L1 sets: measured 20% slower than the old kernel)
+        final int PW = (wide ? 4 : 3) * L;
         float[] xt = new float[Math.multiplyExact(cols, np)];
         Parallel.forRange(cols, Math.max(16, (1 << 14) / np), (c0, c1) -> {
             for (int t = 0; t < n; t++) {
-                int tb = t / (4 * L) * (4 * L), pw = Math.min(4 * L, np - tb), po = tb * cols + t - tb, xo = t * cols;
+                int tb = t / PW * PW, pw = Math.min(PW, np - tb), po = tb * cols + t - tb, xo = t * cols;
                 for (int c = c0; c < c1; c++) xt[po + c * pw] = x[xo + c];
             }
         });
@@ -94,10 +114,13 @@ final class Kernels {
                 for (int k0 = 0; k0 < cols; k0 += KC) {
                     int kc = Math.min(KC, cols - k0);
                     int tb = 0;
-                    for (; tb + 4 * L <= np; tb += 4 * L)
-                        for (int j = 0; j < RT; j += 4) micro44(buf, j * cols + k0, cols, xt, tb * cols + k0 * 4 * L, 4 * L, acc, j * np + tb, np, kc);
+                    for (; tb + PW <= np; tb += PW)
+                        for (int j = 0; j < RT; j += 4)
+                            if (wide) micro44(buf, j * cols + k0, cols, xt, tb * cols + k0 * PW, PW, acc, j * np + tb, np, kc);
+                            else micro43(buf, j * cols + k0, cols, xt, tb * cols + k0 * PW, PW, acc, j * np + tb, np, kc);
                     for (int pw = np - tb, v = 0; v < pw; v += L)
-                        for (int j = 0; j < RT; j += 4) micro41(buf, j * cols + k0, cols, xt, tb * cols + k0 * pw + v, pw, acc, j * np + tb + v, np, kc);
+                        for (int j = 0; j < RT; j += 4)
+                            micro41(buf, j * cols + k0, cols, xt, tb * cols + k0 * pw + v, pw, acc, j * np + tb + v, np, kc);
                 }
                 for (int j = 0; j < nr; j++) {
                     int ao = j * np, r = rt + j;
@@ -139,6 +162,32 @@ final class Kernels {
         a10.intoArray(acc, o1); a11.intoArray(acc, o1 + L); a12.intoArray(acc, o1 + 2 * L); a13.intoArray(acc, o1 + 3 * L);
         a20.intoArray(acc, o2); a21.intoArray(acc, o2 + L); a22.intoArray(acc, o2 + 2 * L); a23.intoArray(acc, o2 + 3 * L);
         a30.intoArray(acc, o3); a31.intoArray(acc, o3 + L); a32.intoArray(acc, o3 + 2 * L); a33.intoArray(acc, o3 + 3 * L);
+    }
+
+    /** {@link #micro44} for 16 vector registers: rows j = 0..3, token vectors v = 0..2. */
+    private static void micro43(float[] w, int wo, int ws, float[] xt, int xo, int xs, float[] acc, int ao, int np, int kc) {
+        int o1 = ao + np, o2 = o1 + np, o3 = o2 + np;
+        FloatVector a00 = FloatVector.fromArray(S, acc, ao), a01 = FloatVector.fromArray(S, acc, ao + L), a02 = FloatVector.fromArray(S, acc, ao + 2 * L);
+        FloatVector a10 = FloatVector.fromArray(S, acc, o1), a11 = FloatVector.fromArray(S, acc, o1 + L), a12 = FloatVector.fromArray(S, acc, o1 + 2 * L);
+        FloatVector a20 = FloatVector.fromArray(S, acc, o2), a21 = FloatVector.fromArray(S, acc, o2 + L), a22 = FloatVector.fromArray(S, acc, o2 + 2 * L);
+        FloatVector a30 = FloatVector.fromArray(S, acc, o3), a31 = FloatVector.fromArray(S, acc, o3 + L), a32 = FloatVector.fromArray(S, acc, o3 + 2 * L);
+        int w0 = wo, w1 = wo + ws, w2 = w1 + ws, w3 = w2 + ws;
+        for (int i = 0; i < kc; i++) {
+            int xi = xo + i * xs;
+            FloatVector x0 = FloatVector.fromArray(S, xt, xi), x1 = FloatVector.fromArray(S, xt, xi + L), x2 = FloatVector.fromArray(S, xt, xi + 2 * L);
+            FloatVector v = FloatVector.broadcast(S, w[w0 + i]);
+            a00 = x0.fma(v, a00); a01 = x1.fma(v, a01); a02 = x2.fma(v, a02);
+            v = FloatVector.broadcast(S, w[w1 + i]);
+            a10 = x0.fma(v, a10); a11 = x1.fma(v, a11); a12 = x2.fma(v, a12);
+            v = FloatVector.broadcast(S, w[w2 + i]);
+            a20 = x0.fma(v, a20); a21 = x1.fma(v, a21); a22 = x2.fma(v, a22);
+            v = FloatVector.broadcast(S, w[w3 + i]);
+            a30 = x0.fma(v, a30); a31 = x1.fma(v, a31); a32 = x2.fma(v, a32);
+        }
+        a00.intoArray(acc, ao); a01.intoArray(acc, ao + L); a02.intoArray(acc, ao + 2 * L);
+        a10.intoArray(acc, o1); a11.intoArray(acc, o1 + L); a12.intoArray(acc, o1 + 2 * L);
+        a20.intoArray(acc, o2); a21.intoArray(acc, o2 + L); a22.intoArray(acc, o2 + 2 * L);
+        a30.intoArray(acc, o3); a31.intoArray(acc, o3 + L); a32.intoArray(acc, o3 + 2 * L);
     }
 
     /** One token vector of {@link #micro44} (the last 1-3 vectors of tokens). */

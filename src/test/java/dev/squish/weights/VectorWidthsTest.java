@@ -80,6 +80,30 @@ class VectorWidthsTest {
         }
     }
 
+    /**
+     * The register-file choices ({@code Kernels.REGS32}: the prefill micro-kernel shape and the int4/int8
+     * code extraction of {@code InterleavedCodes}) the other way round from this CPU's, at its own
+     * width: so the 16-register forms are tested on an AVX-512 machine and the 32-register ones on
+     * an AVX2 machine.
+     */
+    @Test
+    void kernelTestsWithTheOtherRegisterFile() throws Exception {
+        String key = "squish.microKernel", before = System.getProperty(key);
+        System.setProperty(key, Kernels.REGS32 ? "4x3" : "4x4");
+        try (WidthLoader loader = new WidthLoader(FloatVector.SPECIES_PREFERRED.vectorBitSize())) {
+            Class<?> kernels = loader.loadClass("dev.squish.weights.Kernels");
+            Field r = kernels.getDeclaredField("REGS32");
+            r.setAccessible(true);
+            assertEquals(!Kernels.REGS32, r.getBoolean(null), "REGS32 in the copy");
+            Field sc = loader.loadClass("dev.squish.weights.InterleavedCodes").getDeclaredField("SHIFT_CODES");
+            sc.setAccessible(true);
+            assertEquals(Kernels.REGS32, sc.getBoolean(null), "SHIFT_CODES in the copy");
+            for (String name : KERNEL_TESTS) runAll(loader.loadClass("dev.squish.weights." + name), FloatVector.SPECIES_PREFERRED.vectorBitSize());
+        } finally {
+            if (before == null) System.clearProperty(key); else System.setProperty(key, before);
+        }
+    }
+
     private static void runAll(Class<?> test, int bits) throws Exception {
         var ctor = test.getDeclaredConstructor();
         ctor.setAccessible(true);
