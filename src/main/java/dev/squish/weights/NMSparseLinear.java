@@ -208,16 +208,16 @@ public final class NMSparseLinear implements Linear {
             for (; c + 64 <= end; c += 64) {
                 long w = mask[mb + (c >>> 6)];
                 int p = vo + c / m * n;
-                a0 = FloatVector.fromMemorySegment(S, values, 4L * (p), OffHeap.LE).expand(VectorMask.fromLong(S, w & 0xffff)).fma(FloatVector.fromArray(S, x, c), a0);
-                a1 = FloatVector.fromMemorySegment(S, values, 4L * (p + per), OffHeap.LE).expand(VectorMask.fromLong(S, (w >>> 16) & 0xffff)).fma(FloatVector.fromArray(S, x, c + 16), a1);
-                a2 = FloatVector.fromMemorySegment(S, values, 4L * (p + 2 * per), OffHeap.LE).expand(VectorMask.fromLong(S, (w >>> 32) & 0xffff)).fma(FloatVector.fromArray(S, x, c + 32), a2);
-                a3 = FloatVector.fromMemorySegment(S, values, 4L * (p + 3 * per), OffHeap.LE).expand(VectorMask.fromLong(S, w >>> 48)).fma(FloatVector.fromArray(S, x, c + 48), a3);
+                a0 = Kernels.expand(FloatVector.fromMemorySegment(S, values, 4L * (p), OffHeap.LE), w & 0xffff).fma(FloatVector.fromArray(S, x, c), a0);
+                a1 = Kernels.expand(FloatVector.fromMemorySegment(S, values, 4L * (p + per), OffHeap.LE), (w >>> 16) & 0xffff).fma(FloatVector.fromArray(S, x, c + 16), a1);
+                a2 = Kernels.expand(FloatVector.fromMemorySegment(S, values, 4L * (p + 2 * per), OffHeap.LE), (w >>> 32) & 0xffff).fma(FloatVector.fromArray(S, x, c + 32), a2);
+                a3 = Kernels.expand(FloatVector.fromMemorySegment(S, values, 4L * (p + 3 * per), OffHeap.LE), w >>> 48).fma(FloatVector.fromArray(S, x, c + 48), a3);
             }
         }
         long laneMask = L >= 64 ? -1L : (1L << L) - 1;
         for (; c < end; c += L) {
             long b = (mask[mb + (c >>> 6)] >>> (c & 63)) & laneMask;
-            a0 = FloatVector.fromMemorySegment(S, values, 4L * (vo + c / m * n), OffHeap.LE).expand(VectorMask.fromLong(S, b)).fma(FloatVector.fromArray(S, x, c), a0);
+            a0 = Kernels.expand(FloatVector.fromMemorySegment(S, values, 4L * (vo + c / m * n), OffHeap.LE), b).fma(FloatVector.fromArray(S, x, c), a0);
         }
         float s = Lanes.sum(a0.add(a1).add(a2.add(a3)));
         for (int j = c / m * n; j < k; j++) s += values.get(OffHeap.F32, 4L * (vo + j)) * x[baseCol[j] + position(r, j)];
@@ -249,7 +249,7 @@ public final class NMSparseLinear implements Linear {
             long laneMask = L >= 64 ? -1L : (1L << L) - 1;
             for (; c < end; c += L) {
                 long b = (mask[mb + (c >>> 6)] >>> (c & 63)) & laneMask;
-                FloatVector.fromMemorySegment(S, values, 4L * (vo + c / m * n), OffHeap.LE).expand(VectorMask.fromLong(S, b)).intoArray(dst, off + c);
+                Kernels.expand(FloatVector.fromMemorySegment(S, values, 4L * (vo + c / m * n), OffHeap.LE), b).intoArray(dst, off + c);
             }
             java.util.Arrays.fill(dst, off + c, off + cols, 0f);
             for (int j = c / m * n; j < k; j++) {

@@ -6,7 +6,6 @@ import dev.squish.formats.SafeTensors;
 import dev.squish.formats.SafeTensorsWriter;
 import dev.squish.util.Parallel;
 import jdk.incubator.vector.FloatVector;
-import jdk.incubator.vector.VectorMask;
 import jdk.incubator.vector.VectorOperators;
 
 import java.lang.foreign.MemorySegment;
@@ -86,16 +85,16 @@ public final class SparseLinear implements Linear {
             for (; i + 64 <= vecEnd; i += 64) {
                 long w = mask[mb + (i >>> 6)];
                 int p1 = p + Long.bitCount(w & 0xffffL), p2 = p + Long.bitCount(w & 0xffffffffL), p3 = p + Long.bitCount(w & 0xffffffffffffL);
-                a0 = FloatVector.fromMemorySegment(S, values, 4L * p, OffHeap.LE).expand(VectorMask.fromLong(S, w & 0xffff)).fma(FloatVector.fromArray(S, x, i), a0);
-                a1 = FloatVector.fromMemorySegment(S, values, 4L * p1, OffHeap.LE).expand(VectorMask.fromLong(S, (w >>> 16) & 0xffff)).fma(FloatVector.fromArray(S, x, i + 16), a1);
-                a2 = FloatVector.fromMemorySegment(S, values, 4L * p2, OffHeap.LE).expand(VectorMask.fromLong(S, (w >>> 32) & 0xffff)).fma(FloatVector.fromArray(S, x, i + 32), a2);
-                a3 = FloatVector.fromMemorySegment(S, values, 4L * p3, OffHeap.LE).expand(VectorMask.fromLong(S, w >>> 48)).fma(FloatVector.fromArray(S, x, i + 48), a3);
+                a0 = Kernels.expand(FloatVector.fromMemorySegment(S, values, 4L * p, OffHeap.LE), w & 0xffff).fma(FloatVector.fromArray(S, x, i), a0);
+                a1 = Kernels.expand(FloatVector.fromMemorySegment(S, values, 4L * p1, OffHeap.LE), (w >>> 16) & 0xffff).fma(FloatVector.fromArray(S, x, i + 16), a1);
+                a2 = Kernels.expand(FloatVector.fromMemorySegment(S, values, 4L * p2, OffHeap.LE), (w >>> 32) & 0xffff).fma(FloatVector.fromArray(S, x, i + 32), a2);
+                a3 = Kernels.expand(FloatVector.fromMemorySegment(S, values, 4L * p3, OffHeap.LE), w >>> 48).fma(FloatVector.fromArray(S, x, i + 48), a3);
                 p += Long.bitCount(w);
             }
         }
         for (; i < vecEnd; i += L) {
             long b = bits(r, i);
-            a0 = FloatVector.fromMemorySegment(S, values, 4L * p, OffHeap.LE).expand(VectorMask.fromLong(S, b)).fma(FloatVector.fromArray(S, x, i), a0);
+            a0 = Kernels.expand(FloatVector.fromMemorySegment(S, values, 4L * p, OffHeap.LE), b).fma(FloatVector.fromArray(S, x, i), a0);
             p += Long.bitCount(b);
         }
         float s = Lanes.sum(a0.add(a1).add(a2.add(a3)));
@@ -114,7 +113,7 @@ public final class SparseLinear implements Linear {
         int p = rowPtr[r], vecEnd = VEC ? S.loopBound(cols) : 0, i = 0;
         for (; i < vecEnd; i += L) {
             long b = bits(r, i);
-            FloatVector.fromMemorySegment(S, values, 4L * p, OffHeap.LE).expand(VectorMask.fromLong(S, b)).intoArray(dst, off + i);
+            Kernels.expand(FloatVector.fromMemorySegment(S, values, 4L * p, OffHeap.LE), b).intoArray(dst, off + i);
             p += Long.bitCount(b);
         }
         for (; i < cols; i++) dst[off + i] = (mask[r * wpr + (i >>> 6)] >>> (i & 63) & 1) != 0 ? values.get(OffHeap.F32, 4L * p++) : 0f;

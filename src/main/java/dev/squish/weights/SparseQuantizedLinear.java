@@ -8,7 +8,6 @@ import dev.squish.util.Parallel;
 import jdk.incubator.vector.ByteVector;
 import jdk.incubator.vector.FloatVector;
 import jdk.incubator.vector.IntVector;
-import jdk.incubator.vector.VectorMask;
 import jdk.incubator.vector.VectorOperators;
 import jdk.incubator.vector.VectorSpecies;
 
@@ -171,7 +170,7 @@ public final class SparseQuantizedLinear implements Linear {
                 FloatVector acc = FloatVector.zero(S), zv = FloatVector.broadcast(S, z - off);
                 for (; c + L <= c1; c += L) {
                     long b = (mask[mb + (c >>> 6)] >>> (c & 63)) & LANE_MASK;
-                    acc = codeLanes(p).sub(zv).expand(VectorMask.fromLong(S, b)).fma(FloatVector.fromArray(S, x, c), acc);
+                    acc = Kernels.expand(codeLanes(p).sub(zv), b).fma(FloatVector.fromArray(S, x, c), acc);
                     p += Long.bitCount(b);
                 }
                 total = acc.fma(FloatVector.broadcast(S, s), total);
@@ -204,7 +203,7 @@ public final class SparseQuantizedLinear implements Linear {
                 FloatVector zv = FloatVector.broadcast(S, z - o), sv = FloatVector.broadcast(S, s);
                 for (; c + L <= c1; c += L) {
                     long b = (mask[mb + (c >>> 6)] >>> (c & 63)) & LANE_MASK;
-                    codeLanes(p).sub(zv).mul(sv).expand(VectorMask.fromLong(S, b)).intoArray(dst, off + c);
+                    Kernels.expand(codeLanes(p).sub(zv).mul(sv), b).intoArray(dst, off + c);
                     p += Long.bitCount(b);
                 }
             }

@@ -83,14 +83,15 @@ class VectorWidthsTest {
     /**
      * The register-file choices ({@code Kernels.REGS32}: the prefill micro-kernel shape and the int4/int8
      * code extraction of {@code InterleavedCodes}) the other way round from this CPU's, at its own
-     * width: so the 16-register forms are tested on an AVX-512 machine and the 32-register ones on
-     * an AVX2 machine.
+     * width, at most 256 bits: so the 16-register forms (with the table expand of 8 lanes) are tested
+     * on an AVX-512 machine and the 32-register ones on an AVX2 machine.
      */
     @Test
     void kernelTestsWithTheOtherRegisterFile() throws Exception {
         String key = "squish.microKernel", before = System.getProperty(key);
         System.setProperty(key, Kernels.REGS32 ? "4x3" : "4x4");
-        try (WidthLoader loader = new WidthLoader(FloatVector.SPECIES_PREFERRED.vectorBitSize())) {
+        int bits = Math.min(256, FloatVector.SPECIES_PREFERRED.vectorBitSize());
+        try (WidthLoader loader = new WidthLoader(bits)) {
             Class<?> kernels = loader.loadClass("dev.squish.weights.Kernels");
             Field r = kernels.getDeclaredField("REGS32");
             r.setAccessible(true);
@@ -98,7 +99,10 @@ class VectorWidthsTest {
             Field sc = loader.loadClass("dev.squish.weights.InterleavedCodes").getDeclaredField("SHIFT_CODES");
             sc.setAccessible(true);
             assertEquals(Kernels.REGS32, sc.getBoolean(null), "SHIFT_CODES in the copy");
-            for (String name : KERNEL_TESTS) runAll(loader.loadClass("dev.squish.weights." + name), FloatVector.SPECIES_PREFERRED.vectorBitSize());
+            Field te = kernels.getDeclaredField("TABLE_EXPAND");
+            te.setAccessible(true);
+            assertEquals(Kernels.REGS32 && bits <= 256, te.getBoolean(null), "TABLE_EXPAND in the copy");
+            for (String name : KERNEL_TESTS) runAll(loader.loadClass("dev.squish.weights." + name), bits);
         } finally {
             if (before == null) System.clearProperty(key); else System.setProperty(key, before);
         }
